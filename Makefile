@@ -1,0 +1,46 @@
+# edgedq: `make test` and `make demo` set everything up themselves on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+DEVICE_VENV := .venv-device
+LITERT := ai-edge-litert==2.3.0
+APT_PACKAGES := openssh-server openssh-client
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup apt test lint bench demo clean
+
+setup: $(VENV)/.installed $(DEVICE_VENV)/.installed apt
+
+# Host: TensorFlow (CPU) for conversion, the runtime, the CLI and the dev tools.
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[convert,dev]'
+	touch $@
+
+# What a board has: numpy and ai-edge-litert, nothing else (no TensorFlow, no edgedq).
+$(DEVICE_VENV)/.installed:
+	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/pip install -q --upgrade pip
+	$(DEVICE_VENV)/bin/pip install -q numpy $(LITERT)
+	touch $@
+
+# Debian packages the tests need, installed only when missing (we run as root).
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "apt-get install$$missing"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; fi
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+demo: setup
+	$(VENV)/bin/python -m bench.sample_demo
+
+clean:
+	rm -rf $(VENV) $(DEVICE_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Code that runs on the board.  Standard library, numpy and a TFLite runtime only."""

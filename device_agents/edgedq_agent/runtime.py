@@ -1,0 +1,127 @@
+"""Finding the board's TFLite runtime and building interpreters with it.
+
+Known-bad combinations become an ``AgentFailure`` with a code the host
+understands and a remedy, instead of a traceback from deep inside a wheel.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any, NamedTuple, Optional
+
+RUNTIME_ORDER = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+_INTERPRETER_MODULES = {
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite.python.interpreter",
+}
+_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
+_INSTALL_HINT = "install a runtime on the board: pip install numpy ai-edge-litert (or run 'edgedq devices setup')"
+
+
+class AgentFailure(Exception):
+    """A failure the host can explain: a stable code, a message and what to do."""
+
+    def __init__(self, code: str, message: str, hint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+class Runtime(NamedTuple):
+    name: str
+    version: str
+    module: Any  # the module that holds Interpreter and OpResolverType
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        from importlib import metadata
+
+        return metadata.version(_DISTRIBUTIONS[name])
+    except Exception:
+        return "unknown"
+
+
+def find_runtime(preferred: Optional[str] = None) -> Runtime:
+    """The first importable runtime in ``RUNTIME_ORDER`` (or the one asked for)."""
+    names = (preferred,) if preferred else RUNTIME_ORDER
+    problems = []
+    for name in names:
+        if name not in _INTERPRETER_MODULES:
+            raise AgentFailure("unknown_runtime", "unknown runtime %r; known: %s" % (name, ", ".join(RUNTIME_ORDER)))
+        try:
+            module = importlib.import_module(_INTERPRETER_MODULES[name])
+        except ImportError as exc:
+            if "No module named" not in str(exc):
+                problems.append("%s: %s" % (name, _numpy_diagnosis(name, exc) or exc))
+            continue
+        except Exception as exc:  # a wheel built against another numpy fails with odd errors
+            problems.append("%s: %s" % (name, _numpy_diagnosis(name, exc) or exc))
+            continue
+        return Runtime(name, _distribution_version(name), module)
+    detail = "; ".join(problems) if problems else "none of %s is installed" % ", ".join(names)
+    raise AgentFailure("runtime_missing", "no usable TFLite runtime: " + detail, _INSTALL_HINT)
+
+
+def _numpy_diagnosis(runtime_name: str, exc: BaseException) -> Optional[str]:
+    import numpy
+
+    if runtime_name == "tflite_runtime" and int(numpy.__version__.split(".")[0]) >= 2:
+        return "tflite-runtime was built for numpy 1.x but numpy %s is installed (%s)" % (
+            numpy.__version__,
+            str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__,
+        )
+    return None
+
+
+def make_interpreter(runtime: Runtime, model_path: str, threads: int, xnnpack: bool) -> Any:
+    """Build and allocate an interpreter; XNNPACK off means no default delegates at all."""
+    module = runtime.module
+    kwargs = {"model_path": model_path, "num_threads": threads}
+    if not xnnpack:
+        kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        interpreter = module.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+    except Exception as exc:
+        raise classify_load_error(runtime, exc) from exc
+    return interpreter
+
+
+def classify_load_error(runtime: Runtime, exc: BaseException) -> AgentFailure:
+    text = str(exc)
+    numpy_problem = _numpy_diagnosis(runtime.name, exc)
+    numpy_like = "numpy" in text.lower() or "_ARRAY_API" in text or isinstance(exc, (ImportError, AttributeError))
+    if numpy_problem and numpy_like:
+        return AgentFailure(
+            "runtime_numpy_mismatch",
+            numpy_problem,
+            "pip install 'numpy<2' beside tflite-runtime, or use ai-edge-litert",
+        )
+    match = re.search(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'", text)
+    if match:
+        return AgentFailure(
+            "op_version_unsupported",
+            "%s %s cannot run %s version %s (the model needs a newer runtime)"
+            % (runtime.name, runtime.version, match.group(1), match.group(2)),
+            "install ai-edge-litert on the board (pip install ai-edge-litert)",
+        )
+    match = re.search(r"unresolved custom op: (\w+)", text) or re.search(r"custom op[^:]*: (\w+)", text)
+    if match:
+        return AgentFailure(
+            "custom_op_missing",
+            "the model uses custom op %s, which %s does not provide" % (match.group(1), runtime.name),
+            "convert without custom ops, or build a runtime that registers %s" % match.group(1),
+        )
+    if "Could not open" in text or "No such file" in text:
+        return AgentFailure("model_missing", "model file not found: " + text.strip().splitlines()[0])
+    if "Model provided has model identifier" in text or "not a valid" in text.lower() or "flatbuffer" in text.lower():
+        return AgentFailure("model_invalid", "not a valid TFLite model: " + text.strip().splitlines()[0])
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return AgentFailure("model_load_failed", "%s could not load the model: %s" % (runtime.name, first))

@@ -1,0 +1,86 @@
+"""Errors a user can act on, each with its documented exit code and a remedy.
+
+The CLI turns any of these into one line on stderr (plus the hint) and the
+exit code; nothing else should reach the user as a traceback.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``edgedq`` command (the README's table mirrors this)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug in edgedq: please report it
+    USAGE = 2  # bad flags or arguments (Click's own code)
+    BAD_INPUT = 3  # missing path, not a model, corrupt file, mismatching data
+    CONVERSION = 4  # TensorFlow could not convert the model (unsupported ops ...)
+    OUTPUT = 5  # the output cannot be written (missing or read-only folder, host disk full)
+    RUNS_FAILED = 6  # some benchmark/eval configurations failed; the others were reported
+    DEVICE = 7  # unknown device or an invalid inventory
+    CONNECTION = 8  # DNS failure, refused, timed out, authentication failed, connection lost
+    HOST_KEY = 9  # unknown or changed host key
+    RUNTIME = 10  # no usable Python / TFLite runtime on the device
+    DEVICE_STORAGE = 11  # the device's work folder is full or not writable
+    AGENT = 12  # the agent crashed, hung or spoke another protocol
+
+
+class EdgedqError(Exception):
+    """Base class: a message for the user, an optional remedy, an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": int(self.exit_code),
+        }
+
+
+class BadInput(EdgedqError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ConversionFailed(EdgedqError):
+    exit_code = ExitCode.CONVERSION
+
+
+class OutputError(EdgedqError):
+    exit_code = ExitCode.OUTPUT
+
+
+class RunsFailed(EdgedqError):
+    exit_code = ExitCode.RUNS_FAILED
+
+
+class DeviceError(EdgedqError):
+    exit_code = ExitCode.DEVICE
+
+
+class ConnectionFailed(EdgedqError):
+    exit_code = ExitCode.CONNECTION
+
+
+class HostKeyError(EdgedqError):
+    exit_code = ExitCode.HOST_KEY
+
+
+class RuntimeMissing(EdgedqError):
+    exit_code = ExitCode.RUNTIME
+
+
+class DeviceStorageError(EdgedqError):
+    exit_code = ExitCode.DEVICE_STORAGE
+
+
+class AgentError(EdgedqError):
+    exit_code = ExitCode.AGENT

@@ -1,0 +1,54 @@
+"""Host-side files: atomic writes, the cache and results folders."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from edgedq.errors import OutputError
+
+
+def edgedq_home() -> Path:
+    """Where edgedq keeps its cache and saved results (``EDGEDQ_HOME`` overrides)."""
+    if os.environ.get("EDGEDQ_HOME"):
+        return Path(os.environ["EDGEDQ_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edgedq"
+
+
+def cache_dir(kind: str) -> Path:
+    path = edgedq_home() / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_writable_dir(path: Path) -> None:
+    """Fail early, before any slow work, when an output could not be written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist", hint=f"mkdir -p {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is read-only", hint="choose another output path")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename: never a half-written output."""
+    check_writable_dir(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+        raise OutputError(f"cannot write {path}: {reason}") from exc
+
+
+def atomic_write_json(path: Path, data: object) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())

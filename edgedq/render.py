@@ -1,0 +1,111 @@
+"""Tables for the terminal.  Formatting only: every number comes from the library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from edgedq.compare import Comparison
+from edgedq.convert import ConversionResult
+from edgedq.inspect import ModelReport
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def conversion_table(result: ConversionResult) -> Table:
+    table = Table(title=f"{result.source.path} ({result.source.kind.value})", title_justify="left")
+    for column in ("mode", "file", "size", "vs float32", "int8 weights", "cosine", "max |err|", "top-1", ""):
+        table.add_column(column, justify="left" if column in ("mode", "file", "") else "right")
+    for variant in result.variants:
+        manifest = variant.manifest
+        fidelity = manifest.get("fidelity")
+        output = fidelity["outputs"][0] if fidelity else None
+        table.add_row(
+            variant.mode,
+            str(variant.path),
+            _mb(manifest["model"]["size_bytes"]),
+            f"{manifest['model']['size_vs_float32']:.2f}x",
+            str(sum(op.get("weight_dtypes", {}).get("int8", 0) for op in manifest["ops"].values())),
+            _fmt(output["cosine_similarity"], 5) if output else "-",
+            _fmt(output["max_abs_error"], 3) if output else "-",
+            f"{output['top1_agreement']:.1%}" if output and output["top1_agreement"] is not None else "-",
+            "cached" if variant.cached else "converted",
+        )
+    return table
+
+
+def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
+    description = report.description
+    ops = Table(title=f"{report.path}: {_mb(description.size_bytes)}", title_justify="left")
+    for column in ("op", "count", "hybrid", "weights"):
+        ops.add_column(column, justify="left" if column in ("op", "weights") else "right")
+    for name, summary in description.ops.items():
+        weights = ", ".join(f"{dtype} x{n}" for dtype, n in summary.weight_dtypes.items()) or "-"
+        ops.add_row(name, str(summary.count), str(summary.hybrid) if summary.hybrid else "-", weights)
+    io = Table(title="interface and weights", title_justify="left")
+    for column in ("", "name", "shape", "dtype"):
+        io.add_column(column)
+    for kind, tensors in (("input", description.inputs), ("output", description.outputs)):
+        for tensor in tensors:
+            io.add_row(kind, tensor.name, str(tensor.shape), tensor.dtype)
+    for dtype, size in description.weight_bytes.items():
+        io.add_row("weights", dtype, _mb(size), "")
+    delegation = Table(title=f"XNNPACK delegation, measured with {report.runtime}", title_justify="left")
+    for column in ("partitions", "delegated nodes", "total nodes", "left to builtin kernels"):
+        delegation.add_column(column, justify="right")
+    if report.delegation:
+        d = report.delegation
+        fallback = ", ".join(f"{k} x{v}" for k, v in d["fallback_ops"].items()) or "none"
+        delegation.add_row(str(d["partitions"]), str(d["delegated_nodes"]), str(d["total_nodes"]), fallback)
+    tables = [ops, io, delegation]
+    if with_tensors:
+        tensors = Table(title="tensors", title_justify="left")
+        for column in ("name", "shape", "dtype", "bytes", "scale", "zero point", "axis"):
+            tensors.add_column(column)
+        for t in description.tensors:
+            scale = _summarise(t.scale)
+            tensors.add_row(
+                t.name,
+                str(t.shape),
+                t.dtype,
+                str(t.bytes or "-"),
+                scale,
+                _summarise(t.zero_point),
+                "-" if t.quantized_dimension is None else str(t.quantized_dimension),
+            )
+        tables.append(tensors)
+    return tables
+
+
+def _summarise(values: list[Any] | None) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return _fmt(values[0], 5)
+    return f"{len(values)} values, {_fmt(min(values), 3)}..{_fmt(max(values), 3)}"
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    table = Table(
+        title=f"{comparison.candidate} vs {comparison.reference}\n{comparison.samples} inputs: {comparison.inputs}",
+        title_justify="left",
+    )
+    for column in ("output", "max |err|", "mean |err|", "cosine", "top-1 agreement"):
+        table.add_column(column, justify="left" if column == "output" else "right")
+    for output in comparison.outputs:
+        top1 = "-" if output.top1_agreement is None else f"{output.top1_agreement:.1%}"
+        table.add_row(
+            output.name,
+            _fmt(output.max_abs_error),
+            _fmt(output.mean_abs_error),
+            f"{output.cosine_similarity:.6f}",
+            top1,
+        )
+    return table

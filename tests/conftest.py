@@ -1,0 +1,46 @@
+"""Shared, expensive fixtures: each model is built and converted once per test run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import model_builders
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def edgedq_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache and results folder, so tests never touch the user's."""
+    home = tmp_path_factory.mktemp("edgedq-home")
+    os.environ["EDGEDQ_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("sources")
+    return {
+        "cnn": model_builders.depthwise_cnn(folder / "cnn.keras"),
+        "dense": model_builders.dense_net(folder / "dense.h5"),
+        "kws": model_builders.keyword_spotting_net(folder / "kws_savedmodel"),
+        "cnn_calibration": model_builders.calibration_npz(folder / "cnn_calib.npz", (32, 32, 3)),
+    }
+
+
+@pytest.fixture(scope="session")
+def converted(sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    """Every mode of the CNN (int8 calibrated), dynamic + float32 of the others."""
+    import edgedq
+
+    out = tmp_path_factory.mktemp("converted")
+    return {
+        "cnn": edgedq.convert(
+            sources["cnn"], out / "cnn.tflite", list(edgedq.MODES), calibration=sources["cnn_calibration"]
+        ),
+        "dense": edgedq.convert(sources["dense"], out / "dense.tflite", ["dynamic", "float32"]),
+        "kws": edgedq.convert(sources["kws"], out / "kws.tflite", ["dynamic", "float32"]),
+    }

@@ -1,0 +1,115 @@
+"""Every bad input gives a clear error, a documented exit code and no partial output."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgedq.cli import cli
+from edgedq.errors import ExitCode
+from tests import model_builders
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_missing_path(tmp_path):
+    result = run("convert", str(tmp_path / "nope.keras"), "-o", str(tmp_path / "x.tflite"))
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "no such file or folder" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_folder_that_is_no_saved_model(tmp_path):
+    (tmp_path / "folder").mkdir()
+    result = run("convert", str(tmp_path / "folder"), "-o", str(tmp_path / "x.tflite"))
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "not a SavedModel" in result.output
+
+
+def test_truncated_keras(sources, tmp_path):
+    data = sources["cnn"].read_bytes()
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(data[: len(data) // 2])
+    result = run("convert", str(broken), "-o", str(tmp_path / "x.tflite"))
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "corrupt or truncated" in result.output
+    assert not (tmp_path / "x.tflite").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_tflite(converted, tmp_path, damage):
+    data = converted["cnn"].variant("dynamic").path.read_bytes()
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"\0" * 64)
+    for command in (["inspect", str(bad)], ["compare", str(bad), str(bad)]):
+        result = run(*command)
+        assert result.exit_code == ExitCode.BAD_INPUT, result.output
+        assert "error:" in result.output
+
+
+def test_unconvertible_ops_are_named(tmp_path):
+    source = model_builders.unconvertible_saved_model(tmp_path / "sm")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run("convert", str(source), "-o", str(out / "x.tflite"))
+    assert result.exit_code == ExitCode.CONVERSION
+    assert "BesselI1e" in result.output and "MatrixInverse" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_int8_without_calibration(sources, tmp_path):
+    result = run("convert", str(sources["dense"]), "-o", str(tmp_path / "x.tflite"), "--mode", "int8")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "--calibration" in result.output
+
+
+@pytest.mark.parametrize("shape,dtype,expected", [((16, 16, 3), "float32", "shape"), ((32, 32, 3), "<U1", "expects")])
+def test_calibration_that_does_not_fit(sources, converted, tmp_path, shape, dtype, expected):
+    calibration = tmp_path / "calib.npz"
+    if dtype == "<U1":
+        np.savez(calibration, x=np.full((4, *shape), "a"))
+    else:
+        model_builders.calibration_npz(calibration, shape, count=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(
+        "convert", str(sources["cnn"]), "-o", str(out / "x.tflite"), "--mode", "int8", "--calibration", str(calibration)
+    )
+    assert result.exit_code == ExitCode.BAD_INPUT, result.output
+    assert "does not fit the model" in result.output and expected in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_output_in_missing_folder(sources, tmp_path):
+    result = run("convert", str(sources["dense"]), "-o", str(tmp_path / "missing" / "x.tflite"))
+    assert result.exit_code == ExitCode.OUTPUT
+    assert "does not exist" in result.output
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A real read-only filesystem (root ignores permission bits, not a ro mount)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_output_in_read_only_folder(sources, read_only_folder: Path):
+    result = run("convert", str(sources["dense"]), "-o", str(read_only_folder / "x.tflite"))
+    assert result.exit_code == ExitCode.OUTPUT
+    assert "read-only" in result.output

@@ -1,0 +1,123 @@
+"""edgedq.convert on real TensorFlow conversions of small models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgedq
+from edgedq import flatbuffer
+from edgedq.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range, quantize_per_channel
+from edgedq.inspect import measure_delegation
+
+
+def test_every_mode_writes_a_model_and_manifest(converted):
+    result = converted["cnn"]
+    assert [v.mode for v in result.variants] == list(edgedq.MODES)
+    for variant in result.variants:
+        assert variant.path.name == f"cnn.{variant.mode}.tflite"
+        assert variant.path.is_file()
+        on_disk = json.loads(variant.manifest_path.read_text())
+        assert on_disk["mode"] == variant.mode
+        assert on_disk["source"]["sha256"] == result.source.sha256
+        assert on_disk["model"]["size_bytes"] == variant.path.stat().st_size
+        assert on_disk["versions"]["tensorflow"].startswith("2.")
+        assert on_disk["inputs"][0]["shape"] == [-1, 32, 32, 3]
+        assert on_disk["inputs"][0]["dtype"] == "float32"
+    sizes = {v.mode: v.manifest["model"]["size_vs_float32"] for v in result.variants}
+    assert sizes["float32"] == 1.0
+    assert sizes["dynamic"] < 0.45 and sizes["int8"] < 0.45 and sizes["float16"] < 0.7
+
+
+def test_dynamic_quantizes_conv_and_dense_but_not_depthwise(converted):
+    ops = converted["cnn"].variant("dynamic").manifest["ops"]
+    assert ops["CONV_2D"]["hybrid"] == 2  # stem (3456 weights) and pointwise (16384)
+    assert ops["FULLY_CONNECTED"]["hybrid"] == 1  # 1280 weights
+    assert ops["DEPTHWISE_CONV_2D"]["hybrid"] == 0
+    assert "int8" not in ops["DEPTHWISE_CONV_2D"]["weight_dtypes"]
+
+
+@pytest.mark.parametrize("name", ["cnn", "dense", "kws"])
+def test_dynamic_is_one_xnnpack_partition_and_faithful(converted, name):
+    variant = converted[name].variant("dynamic")
+    _, delegation = measure_delegation(variant.path)
+    assert delegation["partitions"] == 1
+    assert delegation["delegated_nodes"] == delegation["total_nodes"]
+    fidelity = variant.manifest["fidelity"]["outputs"][0]
+    assert 0.99 <= fidelity["cosine_similarity"] <= 1.0
+    assert fidelity["max_abs_error"] > 0  # it really is quantized
+
+
+def test_tensorflow_default_splits_depthwise_out_of_xnnpack(sources, tmp_path):
+    """The problem edgedq's recipe exists for: TF's own hybrid depthwise conv falls back."""
+    from edgedq.sources import make_converter, open_source
+    from edgedq.tfconvert import run_converter
+
+    data = run_converter(make_converter(open_source(sources["cnn"])), "tf-default")
+    path = tmp_path / "tf_default.tflite"
+    path.write_bytes(data)
+    _, delegation = measure_delegation(path)
+    assert delegation["fallback_ops"] == {"DEPTHWISE_CONV_2D": 1}
+    assert delegation["partitions"] == 2
+
+
+def test_int8_is_fully_integer_with_float_interface(converted):
+    manifest = converted["cnn"].variant("int8").manifest
+    assert manifest["quantization"]["calibration_samples"] == 16
+    assert manifest["inputs"][0]["dtype"] == "float32"
+    assert "float32" not in manifest["ops"]["CONV_2D"]["weight_dtypes"]
+    assert manifest["ops"]["CONV_2D"]["hybrid"] == 0
+    assert manifest["fidelity"]["outputs"][0]["cosine_similarity"] > 0.9
+
+
+def test_second_conversion_is_cached_and_skips_tensorflow(sources, converted, tmp_path):
+    again = edgedq.convert(sources["dense"], tmp_path / "again.tflite", ["dynamic", "float32"])
+    assert all(v.cached for v in again.variants)
+    assert again.tensorflow_log == ""
+    first = converted["dense"].variant("dynamic")
+    assert again.variant("dynamic").path.read_bytes() == first.path.read_bytes()
+
+
+def test_changed_options_miss_the_cache(sources, tmp_path):
+    result = edgedq.convert(sources["dense"], tmp_path / "keep.tflite", keep_float="FULLY_CONNECTED")
+    variant = result.variants[0]
+    assert not variant.cached
+    assert variant.manifest["ops"]["FULLY_CONNECTED"]["hybrid"] == 0
+    kept = {"matched --keep-float": 1, "fewer than 1024 weights": 1}  # the 128x5 output layer is small
+    assert variant.manifest["quantization"]["kept_float"] == kept
+
+
+def test_keep_float_by_tensor_name(converted):
+    float_model = converted["cnn"].variant("float32").path.read_bytes()
+    model = flatbuffer.read_model(float_model)
+    names = [flatbuffer.tensor_name(t) for t in model.subgraphs[0].tensors]
+    pointwise = "sequential_1/pointwise_1/convolution"
+    assert pointwise in names
+    data, report = quantize_dynamic_range(float_model, DynamicRangeRecipe(keep_float="^sequential_1/pointwise"))
+    assert pointwise not in [q.tensor for q in report.quantized]
+    assert {q.op_type for q in report.quantized} == {"CONV_2D", "FULLY_CONNECTED"}
+    assert report.kept_float == {"matched --keep-float": 1}
+    assert len(data) > len(quantize_dynamic_range(float_model, DynamicRangeRecipe())[0])
+
+
+def test_per_channel_quantization_is_symmetric_and_bounded():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(8, 3, 3, 4)).astype(np.float32)
+    weights[3] = 0.0  # an all-zero channel must not divide by zero
+    quantized, scales = quantize_per_channel(weights)
+    assert quantized.dtype == np.int8 and scales.shape == (8,)
+    assert np.abs(quantized).max() == 127 and quantized.min() >= -127
+    restored = quantized.astype(np.float32) * scales[:, None, None, None]
+    per_channel_step = scales[:, None, None, None] / 2
+    assert np.all(np.abs(restored - weights) <= per_channel_step + 1e-7)
+    assert np.all(quantized[3] == 0)
+
+
+def test_output_names_follow_modes(tmp_path: Path):
+    from edgedq.convert import output_paths
+
+    assert output_paths(tmp_path / "m.tflite", ["dynamic"]) == {"dynamic": tmp_path / "m.tflite"}
+    assert output_paths(tmp_path / "m.tflite", ["dynamic", "int8"])["int8"] == tmp_path / "m.int8.tflite"
