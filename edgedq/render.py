@@ -109,3 +109,68 @@ def comparison_table(comparison: Comparison) -> Table:
             top1,
         )
     return table
+
+
+def bench_table(results: list[Any]) -> Table:
+    """Side by side, with the speedup of each configuration against the first model at the same settings."""
+    table = Table(title=f"edgedq bench on {results[0].device}" if results else "edgedq bench", title_justify="left")
+    columns = (
+        "model",
+        "thr",
+        "xnn",
+        "p50 ms",
+        "p90 ms",
+        "mean±std",
+        "min",
+        "init ms",
+        "first ms",
+        "speedup",
+        "partitions",
+        "delegated",
+        "peak RSS",
+        "model Δ",
+        "temp °C",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    baseline: dict[tuple[int, bool], float] = {}
+    for r in results:
+        if r.ok and (r.threads, r.xnnpack) not in baseline:
+            baseline[(r.threads, r.xnnpack)] = r.latency_ms.p50
+    for r in results:
+        name = r.model.rsplit("/", 1)[-1]
+        if not r.ok:
+            table.add_row(name, str(r.threads), "yes" if r.xnnpack else "no", "[red]failed[/]")
+            continue
+        s, d = r.latency_ms, r.delegation
+        temp = r.thermal["after"].get("temperature_c")
+        table.add_row(
+            name,
+            str(r.threads),
+            "yes" if r.xnnpack else "no",
+            f"{s.p50:.3f}",
+            f"{s.p90:.3f}",
+            f"{s.mean:.2f}±{s.std:.2f}",
+            f"{s.min:.3f}",
+            f"{r.init_ms:.1f}",
+            f"{r.first_inference_ms:.2f}",
+            f"{baseline[(r.threads, r.xnnpack)] / s.p50:.2f}x",
+            str(d["partitions"]),
+            f"{d['delegated_nodes']}/{d['total_nodes']}",
+            f"{r.memory_mb['peak_rss']:.1f} MB",
+            f"{r.memory_mb['model_delta']:.1f} MB" if r.memory_mb["model_delta"] is not None else "-",
+            "-" if temp is None else f"{temp:.0f}",
+        )
+    return table
+
+
+def devices_table(devices: dict[str, Any]) -> Table:
+    table = Table(title="devices", title_justify="left")
+    for column in ("name", "where", "python", "threads", "tags"):
+        table.add_column(column)
+    for device in devices.values():
+        where = "this machine" if device.is_local else f"{device.user + '@' if device.user else ''}{device.host}"
+        table.add_row(
+            device.name, where, device.python or "python3", ",".join(map(str, device.threads)), ",".join(device.tags)
+        )
+    return table

@@ -64,7 +64,8 @@ def print_json(data: Any) -> None:
 
 
 def print_tables(*tables: Any) -> None:
-    console = Console(soft_wrap=False, width=max(Console().width, 120))
+    terminal = Console()
+    console = Console(soft_wrap=False, width=terminal.width if terminal.is_terminal else 200)
     for table in tables:
         console.print(table)
 

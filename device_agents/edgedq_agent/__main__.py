@@ -1,0 +1,66 @@
+"""``python3 agent.pyz``: say hello, then serve requests from stdin until EOF."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
+from edgedq_agent.protocol import emit, log
+from edgedq_agent.runtime import AgentFailure, find_runtime
+
+
+def _handlers():
+    from edgedq_agent.bench import run_bench
+
+    return {"bench": run_bench}
+
+
+def main() -> int:
+    preferred = None
+    if len(sys.argv) > 2 and sys.argv[1] == "--runtime":
+        preferred = sys.argv[2]
+    runtime, runtime_error = None, None
+    try:
+        runtime = find_runtime(preferred)
+    except AgentFailure as failure:
+        runtime_error = failure.as_dict()
+    emit("hello", agent_version=AGENT_VERSION, facts=system.facts(runtime), runtime_error=runtime_error)
+    handlers = _handlers()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except ValueError:
+            emit("error", id=None, code="bad_request", message="not JSON: %r" % line[:80])
+            continue
+        request_id = request.get("id")
+        if request.get("protocol") != PROTOCOL_VERSION:
+            emit(
+                "error",
+                id=request_id,
+                code="protocol_mismatch",
+                message="agent speaks protocol %s, request is %s" % (PROTOCOL_VERSION, request.get("protocol")),
+            )
+            continue
+        handler = handlers.get(request.get("type"))
+        if handler is None:
+            emit("error", id=request_id, code="unknown_request", message="unknown request %r" % request.get("type"))
+            continue
+        if runtime is None:
+            emit("error", id=request_id, **runtime_error)
+            continue
+        try:
+            emit("result", id=request_id, **handler(runtime, request))
+        except AgentFailure as failure:
+            emit("error", id=request_id, **failure.as_dict())
+        except Exception as exc:  # report, don't die: the host gets a structured error
+            log(traceback.format_exc())
+            emit("error", id=request_id, code="agent_exception", message="%s: %s" % (type(exc).__name__, exc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

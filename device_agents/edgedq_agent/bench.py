@@ -1,0 +1,122 @@
+"""One model in one configuration, measured the way benchmark_model does, samples returned raw.
+
+Load + allocate, the first inference, warm-up and counted runs are kept apart.
+The counted loop only sets inputs, invokes and reads the clock; statistics
+are the host's job.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+from edgedq_agent import inputs, system
+from edgedq_agent.delegation import delegation_summary
+from edgedq_agent.protocol import emit
+from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
+
+PROGRESS_EVERY_S = 1.0
+
+
+def _load_inputs(request: Mapping[str, Any], details: List[Mapping]) -> Dict[str, np.ndarray]:
+    path = request.get("inputs")
+    if not path:
+        return inputs.random_inputs(details, int(request.get("seed", inputs.DEFAULT_SEED)))
+    try:
+        with np.load(path) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        matched = inputs.match_arrays(details, arrays)
+        for detail in details:
+            inputs.check_example(detail, matched[detail["name"]][:1])
+    except (OSError, ValueError) as exc:
+        raise AgentFailure("bad_inputs", "inputs %s do not fit the model: %s" % (path, exc))
+    return {d["name"]: inputs.to_input(d, matched[d["name"]][:1]) for d in details}
+
+
+def _memory() -> Dict[str, Any]:
+    status = system.proc_status_kb("VmRSS", "VmHWM")
+    return {"rss_kb": status["VmRSS"], "hwm_kb": status["VmHWM"]}
+
+
+def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
+    model_path = request["model"]
+    if not os.path.isfile(model_path):
+        raise AgentFailure("model_missing", "model file not found: %s" % model_path)
+    threads, xnnpack = int(request.get("threads", 1)), bool(request.get("xnnpack", True))
+    warmup, runs = int(request.get("warmup", 1)), int(request.get("runs", 50))
+    min_secs, max_secs = float(request.get("min_secs", 0.0)), float(request.get("max_secs", 150.0))
+    thermal_before = system.thermal_state()
+    hwm_reset = system.reset_peak_rss()
+    before_load = _memory()
+
+    start = time.perf_counter()
+    interpreter = make_interpreter(runtime, model_path, threads, xnnpack)
+    init_ms = (time.perf_counter() - start) * 1e3
+    after_load = _memory()
+    delegation = delegation_summary(interpreter)
+
+    details = interpreter.get_input_details()
+    feeds = _load_inputs(request, details)
+    bound = [(d["index"], feeds[d["name"]]) for d in details]
+    set_tensor, invoke, clock = interpreter.set_tensor, interpreter.invoke, time.perf_counter
+
+    start = clock()
+    for index, value in bound:
+        set_tensor(index, value)
+    invoke()
+    first_ms = (clock() - start) * 1e3
+
+    warmup_ms = _timed_runs(bound, set_tensor, invoke, clock, warmup, 0.0, max_secs, "warmup")
+    samples_ms = _timed_runs(bound, set_tensor, invoke, clock, runs, min_secs, max_secs, "runs")
+    after_run = _memory()
+    rollup = system.smaps_rollup_kb()
+    outputs = {
+        d["name"]: {"shape": list(np.shape(v)), "checksum": float(np.asarray(v, dtype=np.float64).sum())}
+        for d in interpreter.get_output_details()
+        for v in [interpreter.get_tensor(d["index"])]
+    }
+    return {
+        "runtime": {"name": runtime.name, "version": runtime.version},
+        "threads": threads,
+        "xnnpack": xnnpack,
+        "init_ms": init_ms,
+        "first_inference_ms": first_ms,
+        "warmup_ms": warmup_ms,
+        "samples_ms": samples_ms,
+        "delegation": delegation,
+        "memory_kb": {
+            "rss_before_load": before_load["rss_kb"],
+            "rss_after_load": after_load["rss_kb"],
+            "rss_after_run": after_run["rss_kb"],
+            "peak_rss": after_run["hwm_kb"],
+            "peak_reset_before_load": hwm_reset,
+            "pss": rollup["pss"],
+            "uss": rollup["uss"],
+        },
+        "thermal": {"before": thermal_before, "after": system.thermal_state()},
+        "inputs": request.get("inputs") or "generated (seed %s)" % request.get("seed", inputs.DEFAULT_SEED),
+        "outputs": outputs,
+    }
+
+
+def _timed_runs(bound, set_tensor, invoke, clock, count: int, min_secs: float, max_secs: float, phase: str) -> list:
+    """At least ``count`` runs and ``min_secs`` seconds, at most ``max_secs``; one sample per run in ms."""
+    samples = []
+    append = samples.append
+    began = clock()
+    next_report = began + PROGRESS_EVERY_S
+    while True:
+        start = clock()
+        for index, value in bound:
+            set_tensor(index, value)
+        invoke()
+        end = clock()
+        append((end - start) * 1e3)
+        elapsed = end - began
+        if (len(samples) >= count and elapsed >= min_secs) or elapsed >= max_secs:
+            return samples
+        if end >= next_report:  # outside the timed span: the clock was read before this
+            emit("progress", phase=phase, done=len(samples), target=count, elapsed_s=round(elapsed, 3))
+            next_report = end + PROGRESS_EVERY_S

@@ -1,0 +1,33 @@
+"""JSON lines on stdin/stdout.  Every message carries ``type``; the first is ``hello``.
+
+host -> agent: {"type": "bench", "id": ..., ...} (one request per line); EOF ends the agent.
+agent -> host: hello, progress, result, error.  Logs go to stderr only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from edgedq_agent import PROTOCOL_VERSION
+
+_OUT = sys.stdout
+
+
+def emit(kind: str, **fields: Any) -> None:
+    fields["type"] = kind
+    fields.setdefault("protocol", PROTOCOL_VERSION)
+    _OUT.write(json.dumps(fields, separators=(",", ":"), default=_plain) + "\n")
+    _OUT.flush()
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError("not JSON serialisable: %r" % type(value))
+
+
+def log(message: str) -> None:
+    sys.stderr.write("edgedq-agent: %s\n" % message)
+    sys.stderr.flush()

@@ -1,0 +1,168 @@
+"""``edgedq bench``: every (model, threads, xnnpack) configuration in a fresh agent process.
+
+The agent returns raw samples; statistics, comparisons and warnings are made
+here, so every device is judged by the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgedq.agent_build import build_agent
+from edgedq.agent_client import AgentSession
+from edgedq.devices import Device
+from edgedq.errors import BadInput, EdgedqError
+from edgedq.stats import LatencyStats
+
+HOT_C = 80.0  # a Raspberry Pi starts to throttle around 80-85 C
+WIDE_SPREAD = 0.25  # p90 more than 25 % above the median: too noisy to trust a small difference
+Events = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class BenchOptions:
+    threads: list[int] = field(default_factory=lambda: [1])
+    xnnpack: list[bool] = field(default_factory=lambda: [True])
+    runs: int = 50
+    warmup: int = 1
+    min_secs: float = 0.0
+    max_secs: float = 150.0
+    timeout: float = 120.0  # silence from the agent longer than this means it hung
+    inputs: Path | None = None
+
+
+@dataclass
+class ConfigResult:
+    model: str
+    model_sha256: str
+    device: str
+    threads: int
+    xnnpack: bool
+    latency_ms: LatencyStats | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    init_ms: float | None = None
+    first_inference_ms: float | None = None
+    memory_mb: dict[str, float | None] = field(default_factory=dict)
+    delegation: dict[str, Any] = field(default_factory=dict)
+    device_facts: dict[str, Any] = field(default_factory=dict)
+    thermal: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "latency_ms"}
+        data["latency_ms"] = self.latency_ms.as_dict() if self.latency_ms else None
+        return data
+
+
+def _mb(kb: int | None) -> float | None:
+    return None if kb is None else round(kb / 1024.0, 3)
+
+
+def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) -> None:
+    result.device_facts = hello["facts"]
+    result.runtime = reply["runtime"]
+    result.samples_ms = reply["samples_ms"]
+    result.latency_ms = LatencyStats.from_samples(reply["samples_ms"])
+    result.init_ms, result.first_inference_ms = reply["init_ms"], reply["first_inference_ms"]
+    memory = reply["memory_kb"]
+    model_delta = None
+    if memory["rss_after_load"] is not None and memory["rss_before_load"] is not None:
+        model_delta = memory["rss_after_load"] - memory["rss_before_load"]
+    run_delta = None
+    if memory["rss_after_run"] is not None and memory["rss_after_load"] is not None:
+        run_delta = memory["rss_after_run"] - memory["rss_after_load"]
+    result.memory_mb = {
+        "peak_rss": _mb(memory["peak_rss"]),
+        "model_delta": _mb(model_delta),
+        "run_delta": _mb(run_delta),
+        "rss_after_run": _mb(memory["rss_after_run"]),
+        "pss": _mb(memory["pss"]),
+        "uss": _mb(memory["uss"]),
+    }
+    result.delegation = reply["delegation"]
+    before, after = reply["thermal"]["before"], reply["thermal"]["after"]
+    throttled = sorted(set(before.get("throttled_now", [])) | set(after.get("throttled_now", [])))
+    result.thermal = {"before": before, "after": after, "throttled": throttled}
+    result.warnings = _warnings(result)
+
+
+def _warnings(result: ConfigResult) -> list[str]:
+    warnings = []
+    if result.device_facts.get("emulated"):
+        warnings.append(f"the board is emulated ({result.device_facts['emulated']}): latency is meaningless")
+    if result.thermal["throttled"]:
+        warnings.append(f"the device was throttled during the run: {', '.join(result.thermal['throttled'])}")
+    temps = [s.get("temperature_c") for s in (result.thermal["before"], result.thermal["after"])]
+    hottest = max((t for t in temps if t is not None), default=None)
+    if hottest is not None and hottest >= HOT_C:
+        warnings.append(f"the SoC reached {hottest:.0f} C: expect throttling")
+    stats = result.latency_ms
+    if stats and stats.spread > WIDE_SPREAD:
+        warnings.append(
+            f"wide spread: p90 is {stats.spread:.0%} above the median "
+            f"({stats.p50:.2f} vs {stats.p90:.2f} ms); add runs or quiet the device"
+        )
+    if result.delegation.get("fallback_ops"):
+        fallback = ", ".join(f"{k} x{v}" for k, v in result.delegation["fallback_ops"].items())
+        warnings.append(f"XNNPACK left nodes to builtin kernels: {fallback}")
+    return warnings
+
+
+def model_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def bench(
+    models: list[Path], device: Device, connection: Any, options: BenchOptions, on_event: Events | None = None
+) -> list[ConfigResult]:
+    """Run every configuration; a failed one is reported in its result and the rest still run."""
+    notify = on_event or (lambda _kind, _data: None)
+    for model in models:
+        if not Path(model).is_file():
+            raise BadInput(f"{model}: no such model file")
+    agent = build_agent()
+    staged = {model: connection.stage(model) for model in models}
+    inputs = connection.stage(options.inputs) if options.inputs else None
+    results = []
+    for model in models:
+        digest = model_sha256(model)
+        for threads in options.threads:
+            for xnnpack in options.xnnpack:
+                result = ConfigResult(str(model), digest, device.name, threads, xnnpack)
+                label = f"{Path(model).name} threads={threads}{'' if xnnpack else ' no-xnnpack'}"
+                notify("start", {"label": label})
+                try:
+                    with AgentSession(connection.start_agent(agent.path), device.name, options.timeout) as session:
+                        hello = session.start()
+                        reply = session.request(
+                            "bench",
+                            {
+                                "model": staged[model],
+                                "threads": threads,
+                                "xnnpack": xnnpack,
+                                "runs": options.runs,
+                                "warmup": options.warmup,
+                                "min_secs": options.min_secs,
+                                "max_secs": options.max_secs,
+                                "inputs": inputs,
+                            },
+                            on_progress=lambda message, label=label: notify("progress", {"label": label, **message}),
+                        )
+                    _fill(result, hello, reply)
+                except EdgedqError as error:
+                    result.error = error.as_dict()
+                    if hasattr(error, "code"):
+                        result.error["code"] = error.code
+                notify("done", {"label": label, "result": result})
+                results.append(result)
+    return results
