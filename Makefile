@@ -8,7 +8,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup apt test lint bench demo clean
 
-setup: $(VENV)/.installed $(DEVICE_VENV)/.installed apt
+TFLITE_NUMPY2_VENV := .venv-tflite-numpy2
+
+setup: $(VENV)/.installed $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.installed apt
 
 # Host: TensorFlow (CPU) for conversion, the runtime, the CLI and the dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -22,6 +24,12 @@ $(DEVICE_VENV)/.installed:
 	test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/pip install -q --upgrade pip
 	$(DEVICE_VENV)/bin/pip install -q numpy $(LITERT)
+	touch $@
+
+# A known-bad board: tflite-runtime 2.14 (built for numpy 1.x) beside numpy 2, for the agent's diagnosis tests.
+$(TFLITE_NUMPY2_VENV)/.installed:
+	test -x $(TFLITE_NUMPY2_VENV)/bin/python || $(PYTHON) -m venv $(TFLITE_NUMPY2_VENV)
+	$(TFLITE_NUMPY2_VENV)/bin/pip install -q tflite-runtime==2.14.0 'numpy>=2'
 	touch $@
 
 # Debian packages the tests need, installed only when missing (we run as root).
@@ -43,4 +51,4 @@ demo: setup
 	$(VENV)/bin/python -m bench.sample_demo
 
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEVICE_VENV) $(TFLITE_NUMPY2_VENV) .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import queue
 import subprocess
 import threading
@@ -45,10 +46,8 @@ class LocalLink:
             pass  # the reader sees EOF and reports how the process ended
 
     def close_input(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.process.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
 
     def exit_status(self, timeout: float) -> int | None:
         try:

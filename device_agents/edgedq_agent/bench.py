@@ -31,7 +31,7 @@ def _load_inputs(request: Mapping[str, Any], details: List[Mapping]) -> Dict[str
         for detail in details:
             inputs.check_example(detail, matched[detail["name"]][:1])
     except (OSError, ValueError) as exc:
-        raise AgentFailure("bad_inputs", "inputs %s do not fit the model: %s" % (path, exc))
+        raise AgentFailure("bad_inputs", "inputs %s do not fit the model: %s" % (path, exc)) from None
     return {d["name"]: inputs.to_input(d, matched[d["name"]][:1]) for d in details}
 
 

@@ -17,6 +17,7 @@ _INTERPRETER_MODULES = {
     "tensorflow": "tensorflow.lite.python.interpreter",
 }
 _DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "tensorflow": "tensorflow"}
+_NUMPY_HINT = "pip install 'numpy<2' beside tflite-runtime, or install ai-edge-litert instead"
 _INSTALL_HINT = "install a runtime on the board: pip install numpy ai-edge-litert (or run 'edgedq devices setup')"
 
 
@@ -49,9 +50,10 @@ def _distribution_version(name: str) -> str:
 
 
 def find_runtime(preferred: Optional[str] = None) -> Runtime:
-    """The first importable runtime in ``RUNTIME_ORDER`` (or the one asked for)."""
+    """The first usable runtime in ``RUNTIME_ORDER`` (or the one asked for), skipping known-bad installs."""
     names = (preferred,) if preferred else RUNTIME_ORDER
     problems = []
+    numpy_mismatch = False
     for name in names:
         if name not in _INTERPRETER_MODULES:
             raise AgentFailure("unknown_runtime", "unknown runtime %r; known: %s" % (name, ", ".join(RUNTIME_ORDER)))
@@ -59,23 +61,31 @@ def find_runtime(preferred: Optional[str] = None) -> Runtime:
             module = importlib.import_module(_INTERPRETER_MODULES[name])
         except ImportError as exc:
             if "No module named" not in str(exc):
-                problems.append("%s: %s" % (name, _numpy_diagnosis(name, exc) or exc))
+                problems.append("%s: %s" % (name, exc))
             continue
         except Exception as exc:  # a wheel built against another numpy fails with odd errors
-            problems.append("%s: %s" % (name, _numpy_diagnosis(name, exc) or exc))
+            problems.append("%s: %s" % (name, exc))
+            continue
+        mismatch = _numpy_mismatch(name)
+        if mismatch:  # imports fine, then fails when an interpreter is built: skip it, say why
+            problems.append(mismatch)
+            numpy_mismatch = True
             continue
         return Runtime(name, _distribution_version(name), module)
+    if numpy_mismatch:
+        raise AgentFailure("runtime_numpy_mismatch", "; ".join(problems), _NUMPY_HINT)
     detail = "; ".join(problems) if problems else "none of %s is installed" % ", ".join(names)
     raise AgentFailure("runtime_missing", "no usable TFLite runtime: " + detail, _INSTALL_HINT)
 
 
-def _numpy_diagnosis(runtime_name: str, exc: BaseException) -> Optional[str]:
+def _numpy_mismatch(runtime_name: str) -> Optional[str]:
+    """tflite-runtime (2.14 is the last release) is built against numpy 1.x and cannot run with numpy 2."""
     import numpy
 
     if runtime_name == "tflite_runtime" and int(numpy.__version__.split(".")[0]) >= 2:
-        return "tflite-runtime was built for numpy 1.x but numpy %s is installed (%s)" % (
+        return "tflite-runtime %s was built for numpy 1.x but numpy %s is installed" % (
+            _distribution_version(runtime_name),
             numpy.__version__,
-            str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__,
         )
     return None
 
@@ -96,14 +106,6 @@ def make_interpreter(runtime: Runtime, model_path: str, threads: int, xnnpack: b
 
 def classify_load_error(runtime: Runtime, exc: BaseException) -> AgentFailure:
     text = str(exc)
-    numpy_problem = _numpy_diagnosis(runtime.name, exc)
-    numpy_like = "numpy" in text.lower() or "_ARRAY_API" in text or isinstance(exc, (ImportError, AttributeError))
-    if numpy_problem and numpy_like:
-        return AgentFailure(
-            "runtime_numpy_mismatch",
-            numpy_problem,
-            "pip install 'numpy<2' beside tflite-runtime, or use ai-edge-litert",
-        )
     match = re.search(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'", text)
     if match:
         return AgentFailure(

@@ -152,6 +152,7 @@ def facts(runtime: Any) -> Dict[str, Any]:
         "runtime": None if runtime is None else {"name": runtime.name, "version": runtime.version},
         "emulated": emulation(),
         "hostname": platform.node(),
+        "pid": os.getpid(),
         "thermal": thermal_state(),
     }
 

@@ -1,0 +1,208 @@
+"""The board agent against the real runtime in .venv-device, and the faults it must survive."""
+
+from __future__ import annotations
+
+import ast
+import os
+import platform
+import stat
+import sys
+from pathlib import Path
+
+import edgedq_agent
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+
+from edgedq import flatbuffer
+from edgedq.agent_build import build_agent
+from edgedq.agent_client import AgentSession
+from edgedq.bench import BenchOptions, bench
+from edgedq.devices import Device, default_local_python
+from edgedq.errors import AgentError
+from edgedq.local_link import LocalConnection, LocalLink
+from edgedq.stats import LatencyStats
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
+NUMPY2_TFLITE_PYTHON = ROOT / ".venv-tflite-numpy2" / "bin" / "python"
+LOCAL = Device("local", python=str(DEVICE_PYTHON))
+
+
+@pytest.fixture(scope="module")
+def agent() -> Path:
+    return build_agent().path
+
+
+def quick(**overrides) -> BenchOptions:
+    return BenchOptions(**{"runs": 5, "warmup": 1, "timeout": 60.0, **overrides})
+
+
+def test_local_device_is_board_like():
+    assert default_local_python() == str(DEVICE_PYTHON)
+    assert os.system(f"{DEVICE_PYTHON} -c 'import tensorflow' 2>/dev/null") != 0
+
+
+def test_agent_imports_only_stdlib_numpy_and_runtimes():
+    allowed = set(sys.stdlib_module_names) | {"numpy", "edgedq_agent", "ai_edge_litert", "tflite_runtime", "tensorflow"}
+    for source in (ROOT / "device_agents" / "edgedq_agent").glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{source.name} imports {name}"
+    runtime_src = (ROOT / "device_agents" / "edgedq_agent" / "runtime.py").read_text()
+    assert "import tensorflow" not in runtime_src  # only named as the last-resort runtime module string
+
+
+def test_agent_build_is_reproducible():
+    first, second = build_agent(), build_agent()
+    assert first.sha256 == second.sha256 and first.path == second.path
+    assert first.protocol == edgedq_agent.PROTOCOL_VERSION
+
+
+def test_hello_facts_on_this_machine(agent):
+    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 30) as session:
+        hello = session.start()
+    facts = hello["facts"]
+    assert hello["protocol"] == edgedq_agent.PROTOCOL_VERSION
+    assert facts["arch"] == platform.machine()
+    assert facts["cores"] == os.cpu_count()
+    meminfo = int(Path("/proc/meminfo").read_text().split()[1]) / 1024
+    assert facts["memory_mb"] == pytest.approx(meminfo)
+    assert facts["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    assert facts["python_executable"] == str(DEVICE_PYTHON)
+    assert facts["emulated"] is None
+    assert set(facts["thermal"]) >= {"temperature_c", "governor", "cpu_mhz", "throttled_now"}
+
+
+def test_protocol_round_trip(agent, converted):
+    model = converted["cnn"].variant("dynamic").path
+    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 60) as session:
+        session.start()
+        reply = session.request("bench", {"model": str(model), "threads": 1, "runs": 7, "warmup": 2})
+    assert len(reply["samples_ms"]) == 7 and len(reply["warmup_ms"]) == 2
+    assert all(s > 0 for s in reply["samples_ms"])
+    assert reply["init_ms"] > 0 and reply["first_inference_ms"] > 0
+    assert reply["delegation"]["partitions"] == 1
+    memory = reply["memory_kb"]
+    assert memory["peak_reset_before_load"] is True
+    assert memory["peak_rss"] >= memory["rss_after_load"] > memory["rss_before_load"]
+    assert memory["pss"] > 0 and memory["uss"] > 0
+    assert reply["outputs"]["StatefulPartitionedCall_1:0"]["shape"] == [1, 10]
+
+
+def test_agent_refuses_another_protocol(agent):
+    link = LocalLink(str(DEVICE_PYTHON), agent)
+    with AgentSession(link, "local", 30) as session:
+        session.start()
+        link.send('{"type": "bench", "id": "x", "protocol": 999}\n')
+        reply = session._next("testing")
+    assert reply["type"] == "error" and reply["code"] == "protocol_mismatch"
+
+
+def test_host_refuses_an_agent_of_another_protocol(tmp_path):
+    """A real process that greets with protocol 999: the host must refuse it (and would redeploy)."""
+    old_agent = tmp_path / "old_agent.py"
+    old_agent.write_text(
+        'import json, sys\nprint(json.dumps({"type": "hello", "protocol": 999}), flush=True)\nsys.stdin.read()\n'
+    )
+    with (
+        pytest.raises(AgentError, match="speaks protocol 999"),
+        AgentSession(LocalLink(sys.executable, old_agent), "local", 30) as session,
+    ):
+        session.start()
+
+
+def test_statistics_against_hand_computation():
+    stats = LatencyStats.from_samples([float(v) for v in range(1, 11)])
+    assert (stats.mean, stats.min, stats.max, stats.p50) == (5.5, 1.0, 10.0, 5.5)
+    assert stats.std == pytest.approx((sum((v - 5.5) ** 2 for v in range(1, 11)) / 10) ** 0.5)
+    # linear interpolation: rank = q * (n - 1)
+    assert stats.p90 == pytest.approx(9.1) and stats.p95 == pytest.approx(9.55) and stats.p99 == pytest.approx(9.91)
+    assert stats.spread == pytest.approx((9.1 - 5.5) / 5.5)
+
+
+def test_thread_sweep_runs_each_configuration_in_a_fresh_process(converted):
+    model = converted["dense"].variant("dynamic").path
+    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(threads=[1, 2], xnnpack=[True, False]))
+    assert [(r.threads, r.xnnpack) for r in results] == [(1, True), (1, False), (2, True), (2, False)]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert len({r.device_facts["pid"] for r in results}) == 4
+    assert [r.delegation["partitions"] for r in results] == [1, 0, 1, 0]
+    for r in results:
+        assert r.latency_ms == LatencyStats.from_samples(r.samples_ms)
+        assert len(r.samples_ms) == 5
+
+
+def custom_op_model(float_model: Path, target: Path) -> Path:
+    """The float model with its FULLY_CONNECTED op turned into a custom op no runtime has."""
+    model = flatbuffer.read_model(float_model.read_bytes())
+    for code in model.operatorCodes:
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED:
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+            code.customCode = "EdgedqMissingOp"
+    target.write_bytes(flatbuffer.write_model(model))
+    return target
+
+
+def test_custom_op_model_fails_alone_and_the_rest_still_run(converted, tmp_path):
+    broken = custom_op_model(converted["cnn"].variant("float32").path, tmp_path / "custom.tflite")
+    good = converted["cnn"].variant("dynamic").path
+    results = bench([broken, good], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick())
+    assert results[0].error["code"] == "custom_op_missing"
+    assert "EdgedqMissingOp" in results[0].error["message"]
+    assert results[1].ok and results[1].latency_ms.p50 > 0
+
+
+def _wrapper_python(tmp_path: Path, payload: str) -> Path:
+    """A board 'python' that runs the agent and injects a real fault into its process after 1 s."""
+    script = tmp_path / "python"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"exec {DEVICE_PYTHON} -c 'import os, signal, ctypes, sys, threading, runpy\n"
+        f"threading.Timer(1.0, lambda: {payload}).start()\n"
+        "sys.argv = sys.argv[1:]\n"
+        'runpy.run_path(sys.argv[0], run_name="__main__")\' "$@"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def test_agent_segfault_is_reported(converted, tmp_path):
+    python = _wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the agent process
+    model = converted["cnn"].variant("dynamic").path
+    results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, threads=[1, 2]))
+    assert len(results) == 2
+    for result in results:
+        assert "crashed (SIGSEGV)" in result.error["message"]
+
+
+def test_hung_agent_times_out(converted, tmp_path):
+    python = _wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")  # frozen for real
+    model = converted["cnn"].variant("dynamic").path
+    results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, timeout=3.0))
+    assert "sent nothing for 3 s" in results[0].error["message"]
+
+
+@pytest.mark.skipif(not NUMPY2_TFLITE_PYTHON.exists(), reason="make setup builds .venv-tflite-numpy2")
+def test_tflite_runtime_with_numpy2_says_what_to_install(converted):
+    model = converted["cnn"].variant("dynamic").path
+    results = bench([model], LOCAL, LocalConnection(str(NUMPY2_TFLITE_PYTHON)), quick())
+    error = results[0].error
+    assert error["code"] == "runtime_numpy_mismatch"
+    assert "numpy<2" in error["hint"] and "tflite-runtime 2.14.0" in error["message"]
+
+
+def test_given_inputs_are_used(converted, tmp_path):
+    model = converted["cnn"].variant("float32").path
+    np.savez(tmp_path / "in.npz", x=np.zeros((2, 32, 32, 3), np.float32))
+    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(inputs=tmp_path / "in.npz"))
+    assert results[0].ok, results[0].error
+    np.savez(tmp_path / "bad.npz", x=np.zeros((2, 8, 8, 3), np.float32))
+    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(inputs=tmp_path / "bad.npz"))
+    assert results[0].error["code"] == "bad_inputs"

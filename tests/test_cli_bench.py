@@ -1,0 +1,116 @@
+"""edgedq bench and edgedq devices through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from edgedq.cli import cli
+from edgedq.errors import ExitCode
+
+RESULT_KEYS = {
+    "model",
+    "model_sha256",
+    "device",
+    "threads",
+    "xnnpack",
+    "latency_ms",
+    "samples_ms",
+    "init_ms",
+    "first_inference_ms",
+    "memory_mb",
+    "delegation",
+    "device_facts",
+    "thermal",
+}
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args))
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_bench_json_shape(converted):
+    cnn = converted["cnn"]
+    result = run(
+        "bench",
+        str(cnn.variant("float32").path),
+        str(cnn.variant("dynamic").path),
+        "--threads",
+        "1",
+        "--runs",
+        "6",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.stdout)["results"]
+    assert len(results) == 2
+    for item in results:
+        assert set(item) >= RESULT_KEYS
+        assert set(item["latency_ms"]) == {"mean", "std", "min", "max", "p50", "p90", "p95", "p99"}
+        assert len(item["samples_ms"]) == 6
+        assert {"peak_rss", "model_delta", "pss", "uss"} <= set(item["memory_mb"])
+        assert {"partitions", "delegated_nodes", "total_nodes"} <= set(item["delegation"])
+        assert {"before", "after", "throttled"} <= set(item["thermal"])
+        assert item["device"] == "local"
+
+
+def test_bench_table_compares_side_by_side(converted):
+    cnn = converted["cnn"]
+    result = run(
+        "bench", str(cnn.variant("float32").path), str(cnn.variant("dynamic").path), "--threads", "1", "--runs", "5"
+    )
+    assert result.exit_code == 0, result.output
+    assert "speedup" in result.stdout and "1.00x" in result.stdout and "cnn.dynamic.tflite" in result.stdout
+
+
+def test_bench_converts_a_source_first(sources, converted, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("bench", str(sources["dense"]), "--threads", "1", "--runs", "3", "--json")
+    assert result.exit_code == 0, result.output
+    models = [r["model"] for r in json.loads(result.stdout)["results"]]
+    assert [m.rsplit("/", 1)[-1] for m in models] == ["dense.float32.tflite", "dense.dynamic.tflite"]
+
+
+def test_bench_reports_failed_configurations_with_exit_code(converted, tmp_path):
+    not_a_model = tmp_path / "notes.tflite"
+    not_a_model.write_text("hello")
+    good = converted["dense"].variant("dynamic").path
+    result = run("bench", str(not_a_model), str(good), "--threads", "1", "--runs", "3", "--json")
+    assert result.exit_code == ExitCode.RUNS_FAILED
+    results = json.loads(result.stdout)["results"]
+    assert results[0]["error"]["code"] in ("model_invalid", "model_load_failed")
+    assert results[1]["error"] is None and results[1]["latency_ms"]["p50"] > 0
+    assert "1 of 2 configurations failed" in result.stderr
+
+
+def test_bench_missing_model(tmp_path):
+    result = run("bench", str(tmp_path / "missing.tflite"))
+    assert result.exit_code == ExitCode.BAD_INPUT and "no such model file" in result.stderr
+
+
+def test_unknown_device_lists_the_known_ones(converted):
+    result = run("bench", str(converted["dense"].variant("dynamic").path), "--device", "pi9")
+    assert result.exit_code == ExitCode.DEVICE
+    assert "unknown device 'pi9'" in result.stderr and "local" in result.stderr
+
+
+def test_devices_lists_local_and_the_inventory(tmp_path):
+    inventory = tmp_path / "devices.yaml"
+    inventory.write_text("devices:\n  pi4:\n    host: 192.0.2.4\n    user: pi\n    threads: [1, 4]\n    tags: [lab]\n")
+    result = run("devices", "list", "--inventory", str(inventory), "--json")
+    assert result.exit_code == 0, result.output
+    names = {d["name"]: d for d in json.loads(result.stdout)["devices"]}
+    assert set(names) == {"local", "pi4"} and names["pi4"]["threads"] == [1, 4]
+
+
+def test_inventory_errors_name_the_field(tmp_path):
+    inventory = tmp_path / "devices.yaml"
+    inventory.write_text("devices:\n  pi4:\n    host: h\n    prot: 22\n")
+    result = run("devices", "list", "--inventory", str(inventory))
+    assert result.exit_code == ExitCode.DEVICE and "unknown field 'prot'" in result.stderr
+    inventory.write_text("devices:\n  pi4:\n    host: h\n    port: '22'\n")
+    result = run("devices", "list", "--inventory", str(inventory))
+    assert result.exit_code == ExitCode.DEVICE and "'port' must be int" in result.stderr
