@@ -1,0 +1,61 @@
+"""`make bench`: conversion variants, then the agent against the official benchmark."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from edgedq_agent.system import cpu_features, cpu_model  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from bench import agent_bench, convert_bench, models  # noqa: E402
+
+WORK = Path(os.environ.get("EDGEDQ_BENCH_DIR", Path.home() / ".cache" / "edgedq" / "bench"))
+
+
+def main() -> None:
+    console = Console(width=200)
+    WORK.mkdir(parents=True, exist_ok=True)
+    console.print(f"CPU: {cpu_model()}, int8/fp features: {', '.join(cpu_features()) or 'none'}")
+    sources = {
+        "mobilenet_v2": models.mobilenet_v2(WORK / "mobilenet_v2.keras"),
+        "ds_cnn": models.ds_cnn(WORK / "ds_cnn.keras"),
+    }
+    variants = {}
+    for label, source in sources.items():
+        table, figures = convert_bench.bench_model(label, source, WORK)
+        console.print(table)
+        variants[label] = figures
+    m = variants["mobilenet_v2"]
+    checks = [
+        (
+            "dynamic MobileNetV2 size <= 0.30x float32",
+            m["dynamic.size_ratio"] <= 0.30,
+            f"{m['dynamic.size_ratio']:.3f}x",
+        ),
+        ("dynamic MobileNetV2 is one XNNPACK partition", m["dynamic.partitions"] == 1, str(m["dynamic.partitions"])),
+        (
+            "dynamic MobileNetV2 >= 1.4x faster than float32 at 1 thread",
+            m["dynamic.speedup_1t"] >= 1.4,
+            f"{m['dynamic.speedup_1t']:.2f}x",
+        ),
+        ("dynamic MobileNetV2 cosine >= 0.99", m["dynamic.cosine"] >= 0.99, f"{m['dynamic.cosine']:.4f}"),
+    ]
+    for text, ok, value in checks:
+        console.print(f"{'[green]met[/]' if ok else '[red]NOT met[/]'}  {text}: {value}")
+    if not {"asimddp", "avx512_vnni", "avx_vnni"} & set(cpu_features()):
+        console.print(
+            "note: this CPU has no int8 dot-product instructions (ARM asimddp / x86 VNNI); XNNPACK's "
+            "int8 kernels then gain little over fp32, so the speedup target needs an ARM board."
+        )
+    converted = {
+        f"{label}.{mode}": WORK / f"{label}.{mode}.tflite" for label in sources for mode in ("float32", "dynamic")
+    }
+    console.print(agent_bench.versus_official(converted))
+    console.print(agent_bench.footprint())
+
+
+if __name__ == "__main__":
+    main()

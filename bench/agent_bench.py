@@ -1,0 +1,123 @@
+"""edgedq bench --device local vs ai-edge-litert's official benchmark, and the agent's own footprint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from edgedq.agent_build import build_agent
+from edgedq.bench import BenchOptions, bench
+from edgedq.devices import get_device
+from edgedq.local_link import LocalConnection
+
+ALTERNATIONS = 3
+RUNS = 50
+
+
+def official_median(python: str, model: Path, threads: int) -> float:
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        subprocess.run(
+            [
+                python,
+                "-m",
+                "ai_edge_litert.tools.benchmark_litert_model",
+                "--model",
+                str(model),
+                "--num_threads",
+                str(threads),
+                "--num_runs",
+                str(RUNS),
+                "--warmup_runs",
+                "1",
+                "--result_json",
+                result.name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return float(json.loads(Path(result.name).read_text())["latency"]["median_ms"])
+
+
+def edgedq_median(python: str, model: Path, threads: int) -> float:
+    device = get_device("local")
+    results = bench([model], device, LocalConnection(python), BenchOptions(threads=[threads], runs=RUNS))
+    if not results[0].ok:
+        raise RuntimeError(results[0].error)
+    return results[0].latency_ms.p50
+
+
+def versus_official(models: dict[str, Path]) -> Table:
+    python = get_device("local").python or sys.executable
+    table = Table(
+        title=f"edgedq bench vs benchmark_litert_model (median of {ALTERNATIONS} alternated runs of {RUNS} each)",
+        title_justify="left",
+    )
+    for column in ("model", "threads", "edgedq p50 ms", "official median ms", "ratio", "target ±5%"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, model in models.items():
+        for threads in (1, 2):
+            ours, theirs = [], []
+            for _ in range(ALTERNATIONS):
+                ours.append(edgedq_median(python, model, threads))
+                theirs.append(official_median(python, model, threads))
+            a, b = float(np.median(ours)), float(np.median(theirs))
+            table.add_row(
+                name,
+                str(threads),
+                f"{a:.3f}",
+                f"{b:.3f}",
+                f"{a / b:.3f}",
+                "met" if abs(a / b - 1) <= 0.05 else "NOT met",
+            )
+    return table
+
+
+def _child_footprint(command: list[str], stdin: bytes = b"") -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child, measured from a fresh helper so rusage covers it alone."""
+    helper = (
+        "import resource, subprocess, sys, time, json\n"
+        "start = time.perf_counter()\n"
+        f"proc = subprocess.Popen({command!r}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,\n"
+        "                        stderr=subprocess.DEVNULL)\n"
+        "first = proc.stdout.readline() if proc.stdout else b''\n"
+        "ready = time.perf_counter() - start\n"
+        "proc.stdin.close(); proc.wait()\n"
+        "if not first: ready = time.perf_counter() - start\n"
+        "print(json.dumps([ready, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", helper], check=True, capture_output=True, text=True).stdout
+    ready, peak = json.loads(out)
+    return ready, peak
+
+
+def footprint() -> Table:
+    python = get_device("local").python or sys.executable
+    agent = str(build_agent().path)
+    commands = {
+        "agent: start to hello": [python, agent],
+        'python -c "import numpy, ai_edge_litert"': [python, "-c", "import numpy, ai_edge_litert"],
+        "python -c import ai_edge_litert.interpreter": [python, "-c", "import numpy, ai_edge_litert.interpreter"],
+    }
+    figures = {name: [_child_footprint(cmd) for _ in range(5)] for name, cmd in commands.items()}
+    table = Table(title="agent start-to-ready and peak RSS (median of 5, fresh processes)", title_justify="left")
+    for column in ("process", "ready ms", "peak RSS MB", "RSS vs bare import", "target ≤1.2x"):
+        table.add_column(column, justify="left" if column == "process" else "right")
+    bare_rss = float(np.median([f[1] for f in figures['python -c "import numpy, ai_edge_litert"']]))
+    for name, values in figures.items():
+        ready = float(np.median([v[0] for v in values])) * 1e3
+        rss = float(np.median([v[1] for v in values]))
+        ratio = rss / bare_rss
+        table.add_row(
+            name,
+            f"{ready:.0f}",
+            f"{rss:.1f}",
+            f"{ratio:.2f}x",
+            ("met" if ratio <= 1.2 else "NOT met") if name.startswith("agent") else "",
+        )
+    return table
