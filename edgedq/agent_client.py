@@ -141,6 +141,4 @@ class AgentSession:
 
 def error_from_agent(device: str, message: dict[str, Any]) -> EdgedqError:
     cls = _ERROR_CLASSES.get(str(message.get("code")), AgentError)
-    error = cls(f"{device}: {message.get('message')}", hint=message.get("hint"))
-    error.code = message.get("code")  # type: ignore[attr-defined]
-    return error
+    return cls(f"{device}: {message.get('message')}", hint=message.get("hint"), code=message.get("code"))

@@ -161,8 +161,6 @@ def bench(
                     _fill(result, hello, reply)
                 except EdgedqError as error:
                     result.error = error.as_dict()
-                    if hasattr(error, "code"):
-                        result.error["code"] = error.code
                 notify("done", {"label": label, "result": result})
                 results.append(result)
     return results

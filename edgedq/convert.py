@@ -102,7 +102,7 @@ class _Converter:
         if mode == "dynamic":
             material["recipe"] = self.recipe.as_dict()
         if mode == "int8":
-            material["calibration"] = self.options["calibration"]
+            material["calibration"] = self.options["calibration"]["sha256"]  # the bytes, not where they lie
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
     def cached(self, mode: str) -> tuple[Path, Path]:

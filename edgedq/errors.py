@@ -32,16 +32,18 @@ class EdgedqError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code  # the agent's machine-readable reason, when the error came from a device
 
     def as_dict(self) -> dict[str, object]:
         return {
             "error": type(self).__name__,
             "message": self.message,
             "hint": self.hint,
+            "code": self.code,
             "exit_code": int(self.exit_code),
         }
 
