@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from typing import Any, NamedTuple, Optional
 
 RUNTIME_ORDER = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -41,6 +42,10 @@ class Runtime(NamedTuple):
 
 
 def _distribution_version(name: str) -> str:
+    """The package's own ``__version__``; importlib.metadata (about 4 MB of RSS) only as a fallback."""
+    version = getattr(sys.modules.get(name), "__version__", None)
+    if version:
+        return str(version)
     try:
         from importlib import metadata
 
