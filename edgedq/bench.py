@@ -6,7 +6,6 @@ here, so every device is judged by the same code.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from edgedq.agent_build import build_agent
 from edgedq.agent_client import AgentSession
 from edgedq.devices import Device
 from edgedq.errors import BadInput, EdgedqError
+from edgedq.sources import sha256_file
 from edgedq.stats import LatencyStats
 
 HOT_C = 80.0  # a Raspberry Pi starts to throttle around 80-85 C
@@ -118,10 +118,6 @@ def _warnings(result: ConfigResult) -> list[str]:
     return warnings
 
 
-def model_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def bench(
     models: list[Path], device: Device, connection: Any, options: BenchOptions, on_event: Events | None = None
 ) -> list[ConfigResult]:
@@ -135,7 +131,7 @@ def bench(
     inputs = connection.stage(options.inputs) if options.inputs else None
     results = []
     for model in models:
-        digest = model_sha256(model)
+        digest = sha256_file(Path(model))
         for threads in options.threads:
             for xnnpack in options.xnnpack:
                 result = ConfigResult(str(model), digest, device.name, threads, xnnpack)

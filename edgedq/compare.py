@@ -62,20 +62,10 @@ class _Runner:
 
 def _examples_from_file(path: Path, runner: _Runner) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
     try:
-        with np.load(path) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except Exception as exc:
-        raise BadInput(f"{path}: cannot read as .npz ({exc})") from exc
-    try:
-        matched = agent_inputs.match_arrays(runner.inputs, arrays)
+        matched = agent_inputs.fit_arrays(runner.inputs, agent_inputs.read_npz(str(path)))
     except ValueError as exc:
         raise BadInput(f"{path}: {exc}") from exc
     count = min(len(a) for a in matched.values())
-    for detail in runner.inputs:
-        try:
-            agent_inputs.check_example(detail, matched[detail["name"]][:1])
-        except ValueError as exc:
-            raise BadInput(f"{path}: {exc}") from exc
     return count, ({name: array[i : i + 1] for name, array in matched.items()} for i in range(count))
 
 

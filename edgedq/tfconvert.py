@@ -35,24 +35,18 @@ class Calibration:
         if not path.is_file():
             raise BadInput(f"calibration data {path}: no such file")
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except Exception as exc:
-            raise BadInput(f"calibration data {path} is not a readable .npz ({exc})") from exc
-        if not arrays:
-            raise BadInput(f"calibration data {path} holds no arrays")
+            arrays = agent_inputs.read_npz(str(path))
+        except ValueError as exc:
+            raise BadInput(f"calibration data {exc}") from exc
         return cls(path, sha256_file(path), arrays)
 
     def examples(self, input_details: Sequence[dict]) -> list[list[np.ndarray]]:
         """Samples in the model's input order, each with batch dimension 1; checked against the model."""
         try:
-            matched = agent_inputs.match_arrays(input_details, self.arrays)
-            count = min(len(array) for array in matched.values())
-            for detail in input_details:
-                agent_inputs.check_example(detail, matched[detail["name"]][:1])
-        except (ValueError, TypeError) as exc:
+            matched = agent_inputs.fit_arrays(input_details, self.arrays)
+        except ValueError as exc:
             raise BadInput(f"calibration data {self.path} does not fit the model: {exc}") from exc
-        count = min(count, MAX_CALIBRATION_SAMPLES)
+        count = min(MAX_CALIBRATION_SAMPLES, *(len(array) for array in matched.values()))
         return [
             [matched[d["name"]][i : i + 1].astype(np.dtype(d["dtype"])) for d in input_details] for i in range(count)
         ]

@@ -25,12 +25,8 @@ def _load_inputs(request: Mapping[str, Any], details: List[Mapping]) -> Dict[str
     if not path:
         return inputs.random_inputs(details, int(request.get("seed", inputs.DEFAULT_SEED)))
     try:
-        with np.load(path) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        matched = inputs.match_arrays(details, arrays)
-        for detail in details:
-            inputs.check_example(detail, matched[detail["name"]][:1])
-    except (OSError, ValueError) as exc:
+        matched = inputs.fit_arrays(details, inputs.read_npz(path))
+    except ValueError as exc:
         raise AgentFailure("bad_inputs", "inputs %s do not fit the model: %s" % (path, exc)) from None
     return {d["name"]: inputs.to_input(d, matched[d["name"]][:1]) for d in details}
 

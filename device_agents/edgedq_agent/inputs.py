@@ -77,6 +77,29 @@ def check_example(detail: Mapping, array: np.ndarray) -> None:
         raise ValueError("input %s expects %s, the data has %s" % (detail["name"], dtype, array.dtype))
 
 
+def read_npz(path: str) -> Dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (no pickles); ValueError when it cannot be read or is empty."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as exc:  # numpy raises OSError, ValueError, BadZipFile ... for a bad file
+        raise ValueError("%s is not a readable .npz (%s)" % (path, exc)) from None
+    if not arrays:
+        raise ValueError("%s holds no arrays" % path)
+    return arrays
+
+
+def fit_arrays(details: Sequence[Mapping], arrays: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Arrays matched to the model's inputs and checked against them (first axis = samples)."""
+    try:
+        matched = match_arrays(details, arrays)
+        for detail in details:
+            check_example(detail, matched[detail["name"]][:1])
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    return matched
+
+
 def _scale_zero_point(detail: Mapping):
     scale, zero_point = detail.get("quantization", (0.0, 0))
     return float(scale), int(zero_point)
