@@ -7,6 +7,8 @@ into an error that names what happened.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import queue
 import signal
@@ -59,6 +61,31 @@ def pump_lines(stream: Iterable[bytes | str] | IO[Any], sink: queue.Queue[str | 
     return thread
 
 
+class PumpedLink:
+    """The half every link shares: stdout lines into a queue, the tail of stderr kept for error messages."""
+
+    def _start_pumps(self, stdout: Iterable[bytes] | IO[Any], stderr: Iterable[bytes] | IO[Any]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
+        pump_lines(stdout, self._lines)
+        threading.Thread(target=self._drain_stderr, args=(stderr,), daemon=True).start()
+
+    def _drain_stderr(self, stream: Iterable[bytes] | IO[Any]) -> None:
+        with contextlib.suppress(Exception):  # the stream ends however the process or connection ends
+            for raw in stream:
+                self._on_stderr(raw.decode(errors="replace"))
+
+    def _on_stderr(self, line: str) -> None:
+        self._stderr.append(line)
+
+    @property
+    def lines(self) -> queue.Queue[str | None]:
+        return self._lines
+
+    def stderr_tail(self) -> str:
+        return "".join(self._stderr)
+
+
 class AgentSession:
     """One agent process: hello first, then requests; closing it ends the process."""
 
@@ -95,10 +122,15 @@ class AgentSession:
             raise AgentError(f"{self.device}: the agent wrote something that is not protocol: {line[:120]!r}") from None
         return message
 
-    def _died(self, doing: str) -> AgentError:
+    def _died(self, doing: str) -> EdgedqError:
         status = self.link.exit_status(timeout=10)
         tail = self.link.stderr_tail().strip().splitlines()[-3:]
         detail = f": {' | '.join(tail)}" if tail else ""
+        if status == 127:
+            return RuntimeMissing(
+                f"{self.device}: the device's Python was not found{detail}",
+                hint=f"run 'edgedq devices setup {self.device}', or set 'python' for it in the inventory",
+            )
         if status is not None and status < 0:
             name = signal.Signals(-status).name if -status in signal.Signals._value2member_map_ else str(-status)
             return AgentError(

@@ -13,6 +13,7 @@ from typing import Any
 
 from edgedq.agent_build import build_agent
 from edgedq.agent_client import AgentSession
+from edgedq.connection import Connection
 from edgedq.devices import Device
 from edgedq.errors import BadInput, EdgedqError
 from edgedq.sources import sha256_file
@@ -33,6 +34,7 @@ class BenchOptions:
     max_secs: float = 150.0
     timeout: float = 120.0  # silence from the agent longer than this means it hung
     inputs: Path | None = None
+    lock_wait: float = 600.0  # how long to wait for another run holding the device
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ConfigResult:
     device: str
     threads: int
     xnnpack: bool
+    size_bytes: int = 0
     latency_ms: LatencyStats | None = None
     samples_ms: list[float] = field(default_factory=list)
     init_ms: float | None = None
@@ -119,31 +122,46 @@ def _warnings(result: ConfigResult) -> list[str]:
 
 
 def bench(
-    models: list[Path], device: Device, connection: Any, options: BenchOptions, on_event: Events | None = None
+    models: list[Path], device: Device, connection: Connection, options: BenchOptions, on_event: Events | None = None
 ) -> list[ConfigResult]:
-    """Run every configuration; a failed one is reported in its result and the rest still run."""
+    """Hold the device, push what it lacks, run every configuration; a failed one is reported and the rest run."""
     notify = on_event or (lambda _kind, _data: None)
-    for model in models:
-        if not Path(model).is_file():
-            raise BadInput(f"{model}: no such model file")
+    for path in [*models, *([options.inputs] if options.inputs else [])]:
+        if not Path(path).is_file():
+            raise BadInput(f"{path}: no such file")
     agent = build_agent()
-    staged = {model: connection.stage(model) for model in models}
-    inputs = connection.stage(options.inputs) if options.inputs else None
+    with connection.exclusive(options.lock_wait, lambda message: notify("wait", {"message": message})):
+        files = [agent.path, *models, *([options.inputs] if options.inputs else [])]
+        pushed = connection.push(files, lambda sent, total: notify("upload", {"sent": sent, "total": total}))
+        notify("pushed", {"report": pushed})
+        return _run_all(models, device, connection, agent.path, pushed.remote, options, notify)
+
+
+def _run_all(
+    models: list[Path],
+    device: Device,
+    connection: Connection,
+    agent: Path,
+    remote: dict[Path, str],
+    options: BenchOptions,
+    notify: Events,
+) -> list[ConfigResult]:
+    inputs = remote[Path(options.inputs)] if options.inputs else None
     results = []
     for model in models:
-        digest = sha256_file(Path(model))
+        digest, size = sha256_file(Path(model)), Path(model).stat().st_size
         for threads in options.threads:
             for xnnpack in options.xnnpack:
-                result = ConfigResult(str(model), digest, device.name, threads, xnnpack)
+                result = ConfigResult(str(model), digest, device.name, threads, xnnpack, size)
                 label = f"{Path(model).name} threads={threads}{'' if xnnpack else ' no-xnnpack'}"
                 notify("start", {"label": label})
                 try:
-                    with AgentSession(connection.start_agent(agent.path), device.name, options.timeout) as session:
+                    with AgentSession(connection.start_agent(agent), device.name, options.timeout) as session:
                         hello = session.start()
                         reply = session.request(
                             "bench",
                             {
-                                "model": staged[model],
+                                "model": remote[Path(model)],
                                 "threads": threads,
                                 "xnnpack": xnnpack,
                                 "runs": options.runs,

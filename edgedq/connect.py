@@ -1,18 +1,15 @@
-"""From a Device to a connection that can stage files and start agents on it."""
+"""From a Device to a Connection: a child process for ``local``, an SSH session for a board."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from edgedq.connection import Connection
 from edgedq.devices import Device
-from edgedq.errors import DeviceError
 from edgedq.local_link import LocalConnection
 
 
-def connect(device: Device) -> Any:
+def connect(device: Device, accept_new_host: bool = False) -> Connection:
     if device.is_local:
         return LocalConnection(device.python or "python3", device.runtime)
-    raise DeviceError(
-        f"{device.name}: SSH boards are not supported by this version of edgedq yet",
-        hint="benchmark on the 'local' device for now",
-    )
+    from edgedq.remote.connection import SSHConnection  # paramiko only when a board is used
+
+    return SSHConnection(device, accept_new_host)

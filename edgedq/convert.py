@@ -232,3 +232,17 @@ def _install(cached_model: Path, variant: Variant) -> None:
     """Copy from the cache to the user's path atomically, manifest beside it."""
     fileio.atomic_write_bytes(variant.path, cached_model.read_bytes())
     fileio.atomic_write_json(variant.manifest_path, variant.manifest)
+
+
+def prepare_models(
+    source: Path, modes: list[str], calibration: Path | None = None, on_stage: Callable[[str], None] | None = None
+) -> list[Path]:
+    """A ``.tflite`` as it is; a TensorFlow model converted (cached) into each mode, under EDGEDQ_HOME/models."""
+    if source.suffix == ".tflite":
+        if not source.is_file():
+            raise BadInput(f"{source}: no such model file")
+        return [source]
+    out = fileio.edgedq_home() / "models" / f"{source.stem or source.name}.tflite"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = convert(source, out, modes, calibration=calibration, on_stage=on_stage)
+    return [result.variant(mode).path for mode in modes]

@@ -38,6 +38,12 @@ class EdgedqError(Exception):
         self.hint = hint
         self.code = code  # the agent's machine-readable reason, when the error came from a device
 
+    @staticmethod
+    def from_dict(data: dict[str, object]) -> EdgedqError:
+        """Rebuild an error that was stored in a result (``as_dict``), with its class and so its exit code."""
+        cls = next((c for c in _all_subclasses(EdgedqError) if c.__name__ == data.get("error")), EdgedqError)
+        return cls(str(data.get("message")), data.get("hint"), data.get("code"))  # type: ignore[arg-type]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "error": type(self).__name__,
@@ -86,3 +92,7 @@ class DeviceStorageError(EdgedqError):
 
 class AgentError(EdgedqError):
     exit_code = ExitCode.AGENT
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_all_subclasses(direct))]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import queue
 import subprocess
-import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from edgedq.agent_client import pump_lines
+from edgedq.agent_client import PumpedLink
+from edgedq.connection import PushReport, UploadProgress, WaitNotice
 from edgedq.errors import RuntimeMissing
 
 
-class LocalLink:
+class LocalLink(PumpedLink):
     def __init__(self, python: str, agent: Path, runtime: str | None = None) -> None:
         command = [python, str(agent)] + (["--runtime", runtime] if runtime else [])
         try:
@@ -25,18 +24,7 @@ class LocalLink:
                 f"local: cannot start {python}: {exc.strerror}",
                 hint="set the local device's python (EDGEDQ_LOCAL_PYTHON or the inventory)",
             ) from exc
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
-        pump_lines(self.process.stdout, self._lines)  # type: ignore[arg-type]
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-
-    def _drain_stderr(self) -> None:
-        for raw in self.process.stderr:  # type: ignore[union-attr]
-            self._stderr.append(raw.decode(errors="replace"))
-
-    @property
-    def lines(self) -> queue.Queue[str | None]:
-        return self._lines
+        self._start_pumps(self.process.stdout, self.process.stderr)  # type: ignore[arg-type]
 
     def send(self, line: str) -> None:
         try:
@@ -55,9 +43,6 @@ class LocalLink:
         except subprocess.TimeoutExpired:
             return None
 
-    def stderr_tail(self) -> str:
-        return "".join(self._stderr)
-
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
@@ -69,8 +54,11 @@ class LocalConnection:
     def __init__(self, python: str, runtime: str | None = None) -> None:
         self.python, self.runtime = python, runtime
 
-    def stage(self, path: Path) -> str:
-        return str(Path(path).resolve())
+    def push(self, files: list[Path], progress: UploadProgress | None = None) -> PushReport:
+        return PushReport(remote={Path(f): str(Path(f).resolve()) for f in files}, skipped_files=len(files))
+
+    def exclusive(self, wait_s: float, on_wait: WaitNotice | None = None) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def start_agent(self, agent: Path) -> LocalLink:
         return LocalLink(self.python, agent, self.runtime)

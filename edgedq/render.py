@@ -113,9 +113,13 @@ def comparison_table(comparison: Comparison) -> Table:
 
 def bench_table(results: list[Any]) -> Table:
     """Side by side, with the speedup of each configuration against the first model at the same settings."""
-    table = Table(title=f"edgedq bench on {results[0].device}" if results else "edgedq bench", title_justify="left")
+    device = results[0].device if results else "?"
+    emulated = results[0].device_facts.get("emulated") if results and results[0].ok else None
+    title = f"edgedq bench on {device}" + (f" [yellow](emulated: {emulated})[/]" if emulated else "")
+    table = Table(title=title, title_justify="left")
     columns = (
         "model",
+        "size",
         "thr",
         "xnn",
         "p50 ms",
@@ -140,12 +144,16 @@ def bench_table(results: list[Any]) -> Table:
     for r in results:
         name = r.model.rsplit("/", 1)[-1]
         if not r.ok:
-            table.add_row(name, str(r.threads), "yes" if r.xnnpack else "no", "[red]failed[/]")
+            table.add_row(name, _mb(r.size_bytes), str(r.threads), "yes" if r.xnnpack else "no", "[red]failed[/]")
             continue
         s, d = r.latency_ms, r.delegation
         temp = r.thermal["after"].get("temperature_c")
+        heat = "-" if temp is None else f"{temp:.0f}"
+        if r.thermal["throttled"]:
+            heat += " [red]throttled[/]"
         table.add_row(
             name,
+            _mb(r.size_bytes),
             str(r.threads),
             "yes" if r.xnnpack else "no",
             f"{s.p50:.3f}",
@@ -159,7 +167,7 @@ def bench_table(results: list[Any]) -> Table:
             f"{d['delegated_nodes']}/{d['total_nodes']}",
             f"{r.memory_mb['peak_rss']:.1f} MB",
             f"{r.memory_mb['model_delta']:.1f} MB" if r.memory_mb["model_delta"] is not None else "-",
-            "-" if temp is None else f"{temp:.0f}",
+            heat,
         )
     return table
 
@@ -173,4 +181,32 @@ def devices_table(devices: dict[str, Any]) -> Table:
         table.add_row(
             device.name, where, device.python or "python3", ",".join(map(str, device.threads)), ",".join(device.tags)
         )
+    return table
+
+
+def check_table(check: Any) -> Table:
+    """The hello facts of one device, and whether its runtime is ready."""
+    facts = check.facts
+    table = Table(title=f"{check.device}: {'ready' if check.ready else 'NOT ready'}", title_justify="left")
+    table.add_column("fact")
+    table.add_column("value")
+    runtime = facts.get("runtime") or {}
+    thermal = facts.get("thermal") or {}
+    rows = {
+        "host": facts.get("hostname"),
+        "arch": facts.get("arch"),
+        "cpu": f"{facts.get('cpu_model')} x{facts.get('cores')}",
+        "cpu features": ", ".join(facts.get("cpu_features") or []) or "-",
+        "memory": f"{facts.get('memory_mb')} MB",
+        "os": f"{facts.get('os')} (kernel {facts.get('kernel')}, {facts.get('libc')})",
+        "python": f"{facts.get('python')} ({facts.get('python_executable')})",
+        "numpy": facts.get("numpy") or "missing",
+        "runtime": f"{runtime['name']} {runtime['version']}" if runtime else "[red]none[/]",
+        "governor": thermal.get("governor"),
+        "temperature": f"{thermal['temperature_c']:.1f} C" if thermal.get("temperature_c") is not None else "-",
+        "throttled": ", ".join(thermal.get("throttled_now") or []) or "no",
+        "emulated": facts.get("emulated") or "no",
+    }
+    for key, value in rows.items():
+        table.add_row(key, "-" if value is None else str(value))
     return table

@@ -44,3 +44,26 @@ def converted(sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
         "dense": edgedq.convert(sources["dense"], out / "dense.tflite", ["dynamic", "float32"]),
         "kws": edgedq.convert(sources["kws"], out / "kws.tflite", ["dynamic", "float32"]),
     }
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """One real OpenSSH server on 127.0.0.1 for the whole run (its own host key and client key)."""
+    from tests.sshd import make_sshd
+
+    server = make_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def board(sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A board entry on the test sshd, a HOME whose known_hosts trusts it, and an inventory naming it."""
+    from tests.sshd import Board
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return Board(sshd, home, tmp_path / "inventory.yaml", tmp_path / "board-workdir").write()

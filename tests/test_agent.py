@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import os
 import platform
-import stat
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from edgedq.devices import Device, default_local_python
 from edgedq.errors import AgentError
 from edgedq.local_link import LocalConnection, LocalLink
 from edgedq.stats import LatencyStats
+from tests.faults import wrapper_python
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
@@ -159,22 +159,8 @@ def test_custom_op_model_fails_alone_and_the_rest_still_run(converted, tmp_path)
     assert results[1].ok and results[1].latency_ms.p50 > 0
 
 
-def _wrapper_python(tmp_path: Path, payload: str) -> Path:
-    """A board 'python' that runs the agent and injects a real fault into its process after 1 s."""
-    script = tmp_path / "python"
-    script.write_text(
-        "#!/bin/sh\n"
-        f"exec {DEVICE_PYTHON} -c 'import os, signal, ctypes, sys, threading, runpy\n"
-        f"threading.Timer(1.0, lambda: {payload}).start()\n"
-        "sys.argv = sys.argv[1:]\n"
-        'runpy.run_path(sys.argv[0], run_name="__main__")\' "$@"\n'
-    )
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script
-
-
 def test_agent_segfault_is_reported(converted, tmp_path):
-    python = _wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the agent process
+    python = wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the agent process
     model = converted["cnn"].variant("dynamic").path
     results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, threads=[1, 2]))
     assert len(results) == 2
@@ -183,7 +169,7 @@ def test_agent_segfault_is_reported(converted, tmp_path):
 
 
 def test_hung_agent_times_out(converted, tmp_path):
-    python = _wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")  # frozen for real
+    python = wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")  # frozen for real
     model = converted["cnn"].variant("dynamic").path
     results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, timeout=3.0))
     assert "sent nothing for 3 s" in results[0].error["message"]

@@ -8,17 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from edgedq.cli import cli
 from edgedq.errors import ExitCode
 from tests import model_builders
-
-
-def run(*args: str):
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
+from tests.cli import run
 
 
 def test_missing_path(tmp_path):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
-from edgedq.cli import cli
 from edgedq.errors import ExitCode
+from tests.cli import run
 
 RESULT_KEYS = {
     "model",
@@ -24,12 +22,6 @@ RESULT_KEYS = {
     "device_facts",
     "thermal",
 }
-
-
-def run(*args: str):
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_bench_json_shape(converted):

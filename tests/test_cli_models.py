@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
-from edgedq.cli import cli
+from tests.cli import run
 
 
 def invoke(*args: str):
-    result = CliRunner().invoke(cli, list(args))
+    result = run(*args)
     assert result.exit_code == 0, result.output
     return result
 

@@ -10,11 +10,16 @@ from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
 from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime
 
+HANDLED = ("bench",)
 
-def _handlers():
-    from edgedq_agent.bench import run_bench
 
-    return {"bench": run_bench}
+def _handler(kind):
+    """Imported on first use: hello must work on a board that has no numpy yet."""
+    if kind == "bench":
+        from edgedq_agent.bench import run_bench
+
+        return run_bench
+    raise KeyError(kind)
 
 
 def main() -> int:
@@ -27,7 +32,6 @@ def main() -> int:
     except AgentFailure as failure:
         runtime_error = failure.as_dict()
     emit("hello", agent_version=AGENT_VERSION, facts=system.facts(runtime), runtime_error=runtime_error)
-    handlers = _handlers()
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -45,15 +49,14 @@ def main() -> int:
                 message="agent speaks protocol %s, request is %s" % (PROTOCOL_VERSION, request.get("protocol")),
             )
             continue
-        handler = handlers.get(request.get("type"))
-        if handler is None:
+        if request.get("type") not in HANDLED:
             emit("error", id=request_id, code="unknown_request", message="unknown request %r" % request.get("type"))
             continue
         if runtime is None:
             emit("error", id=request_id, **runtime_error)
             continue
         try:
-            emit("result", id=request_id, **handler(runtime, request))
+            emit("result", id=request_id, **_handler(request["type"])(runtime, request))
         except AgentFailure as failure:
             emit("error", id=request_id, **failure.as_dict())
         except Exception as exc:  # report, don't die: the host gets a structured error

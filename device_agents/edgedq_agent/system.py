@@ -147,6 +147,7 @@ def facts(runtime: Any) -> Dict[str, Any]:
         "os": os_name(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "libc": " ".join(platform.libc_ver()).strip() or None,
         "python_executable": sys.executable,
         "numpy": _numpy_version(),
         "runtime": None if runtime is None else {"name": runtime.name, "version": runtime.version},

@@ -1,0 +1,105 @@
+"""``edgedq deploy``: convert, push and benchmark on one board or many at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgedq.bench import BenchOptions
+from edgedq.cli.app import cli, print_json, status_console
+from edgedq.cli.bench import raise_if_failed, show_results
+from edgedq.cli.options import (
+    accept_option,
+    inventory_option,
+    lock_wait_option,
+    runs_option,
+    threads_option,
+    warmup_option,
+)
+from edgedq.cli.progress import DeviceProgress
+from edgedq.convert import MODES, prepare_models
+from edgedq.deploy import deploy, variant_modes
+from edgedq.devices import select_devices
+from edgedq.errors import DeviceError, RunsFailed
+
+
+def _names(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@cli.command("deploy")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--device", "device_names", help="Device name(s) from the inventory, comma-separated.")
+@click.option("--tag", "tags", multiple=True, help="Every device with this tag (repeatable).")
+@click.option("--mode", default="dynamic", show_default=True, type=click.Choice(MODES), help="The variant to ship.")
+@click.option(
+    "--compare", default="float32", show_default=True, help="Variants to measure beside it: float32,float16 ..."
+)
+@click.option("--calibration", type=click.Path(path_type=Path), help="Representative inputs (.npz), for int8.")
+@threads_option
+@runs_option
+@warmup_option
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds of silence before an agent counts as hung.")
+@inventory_option
+@accept_option
+@lock_wait_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"source", "models", "devices": [...]}.')
+def deploy_command(
+    source: Path,
+    device_names: str | None,
+    tags: tuple[str, ...],
+    mode: str,
+    compare: str,
+    calibration: Path | None,
+    threads: list[int] | None,
+    runs: int,
+    warmup: int,
+    timeout: float,
+    inventory: Path | None,
+    accept_new_host: bool,
+    lock_wait: float,
+    as_json: bool,
+) -> None:
+    """Convert SOURCE (cached), push it with the agent, and benchmark every variant on the board(s).
+
+    \b
+    edgedq deploy --device pi4 model/
+    edgedq deploy --device pi4,pi5 model.keras --compare float32,float16 --threads 1,4
+    edgedq deploy --tag lab model.h5 --json
+    """
+    names = _names(device_names)
+    if not names and not tags:
+        raise DeviceError("say where to deploy", hint="pass --device NAME (see 'edgedq devices') or --tag TAG")
+    devices = select_devices(names, list(tags), inventory)
+    modes = variant_modes(mode, _names(compare))
+    console = status_console()
+    with console.status("converting") as status:
+        models = prepare_models(source, modes, calibration, on_stage=lambda text: status.update(f"converting: {text}"))
+    # no --threads: each board's own thread counts from the inventory
+    options = BenchOptions(threads=threads or [], runs=runs, warmup=warmup, timeout=timeout, lock_wait=lock_wait)
+    with DeviceProgress(console, [d.name for d in devices]) as progress:
+        report = deploy(source, devices, models, options, accept_new_host, on_event=progress.event)
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        for run in report.runs:
+            if run.results:
+                show_results(run.results)
+            if run.push:
+                click.echo(
+                    f"{run.device}: sent {run.push.sent_files} files ({run.push.sent_bytes / 1e6:.1f} MB) "
+                    f"in {run.push.seconds:.1f} s, {run.push.skipped_files} already on the board; "
+                    f"results saved to {run.saved}",
+                    err=True,
+                )
+    failed = [run for run in report.runs if not run.ok]
+    if len(report.runs) == 1 and failed and failed[0].failure is not None:
+        raise failed[0].failure
+    if len(report.runs) == 1:
+        raise_if_failed(report.runs[0].results)
+    if failed:
+        raise RunsFailed(
+            f"{len(failed)} of {len(report.runs)} devices failed: {', '.join(r.device for r in failed)}",
+            hint="see the errors above; results of the others were saved",
+        )

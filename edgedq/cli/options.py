@@ -1,0 +1,33 @@
+"""Options shared by the commands that talk to devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def int_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("use comma-separated integers, e.g. 1,2,4") from None
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter("thread counts must be positive")
+    return numbers
+
+
+inventory_option = click.option(
+    "--inventory", type=click.Path(path_type=Path), help="Inventory file (default: $EDGEDQ_INVENTORY, else ~/.config)."
+)
+accept_option = click.option(
+    "--accept-new-host", is_flag=True, help="Trust an unknown host key and record it in ~/.ssh/known_hosts."
+)
+lock_wait_option = click.option(
+    "--lock-wait", default=600.0, show_default=True, help="Seconds to wait while another run holds the board."
+)
+threads_option = click.option("--threads", callback=int_list, help="Thread counts, e.g. 1,2,4 (default: the device's).")
+runs_option = click.option("--runs", default=50, show_default=True, help="Counted runs (at least).")
+warmup_option = click.option("--warmup", default=1, show_default=True, help="Warm-up runs, not counted.")

@@ -1,0 +1,138 @@
+"""Is a board ready, and making it ready: ``edgedq devices check`` and ``edgedq devices setup``.
+
+``setup`` makes a venv in the board's work folder with numpy and the same
+ai-edge-litert version as this host, with the board's own pip; ``--offline``
+downloads the wheels for the board's platform here (its arch, glibc and
+Python come from the agent's hello) and pushes them, for boards without internet.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgedq import fileio
+from edgedq.agent_build import build_agent
+from edgedq.agent_client import AgentSession
+from edgedq.connect import connect
+from edgedq.devices import Device
+from edgedq.errors import DeviceError, RuntimeMissing
+
+VENV = "venv"
+Notice = Callable[[str], None]
+
+
+@dataclass
+class DeviceCheck:
+    device: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    runtime_error: dict[str, Any] | None = None
+    python: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.runtime_error is None and bool(self.facts.get("runtime"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ready": self.ready}
+
+
+def litert_requirement() -> str:
+    """The board gets the ai-edge-litert this host has, so the op versions it writes are the ones it runs."""
+    return f"ai-edge-litert=={metadata.version('ai-edge-litert')}"
+
+
+def hello(device: Device, accept_new_host: bool = False, timeout: float = 60.0) -> DeviceCheck:
+    """Connect, push the agent if needed, and read its hello facts (no lock: nothing is run)."""
+    connection = connect(device, accept_new_host)
+    try:
+        with AgentSession(connection.start_agent(build_agent().path), device.name, timeout) as session:
+            message = session.start()
+    finally:
+        connection.close()
+    return DeviceCheck(device.name, message["facts"], message.get("runtime_error"), device.python or "python3")
+
+
+def remedy(check: DeviceCheck) -> str | None:
+    if check.ready:
+        return None
+    error = check.runtime_error or {}
+    hint = error.get("hint") or ""
+    return f"{hint}; or run: edgedq devices setup {check.device}" if hint else f"edgedq devices setup {check.device}"
+
+
+def wheel_platforms(facts: dict[str, Any]) -> list[str]:
+    """pip ``--platform`` tags a board can install: manylinux_2_17 up to its glibc, for its arch."""
+    arch = str(facts.get("arch") or "")
+    libc = str(facts.get("libc") or "")
+    if not arch or not libc.startswith("glibc "):
+        raise DeviceError(
+            f"cannot tell the board's wheel platform (arch {arch or '?'}, libc {libc or '?'})",
+            hint="use 'edgedq devices setup' without --offline on a board with internet",
+        )
+    major, minor = (int(part) for part in libc.split()[1].split(".")[:2])
+    tags = [f"manylinux_{major}_{m}_{arch}" for m in range(minor, 16, -1)]
+    return [*tags, f"manylinux2014_{arch}", f"linux_{arch}"]
+
+
+def download_wheels(facts: dict[str, Any], requirements: list[str], notice: Notice) -> list[Path]:
+    """pip download for the board's platform and Python into EDGEDQ_HOME/wheels; cached by pip and by folder."""
+    version = "".join(str(facts["python"]).split(".")[:2])
+    folder = fileio.cache_dir("wheels") / f"{facts['arch']}-cp{version}"
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(folder)]
+    for platform in wheel_platforms(facts):
+        command += ["--platform", platform]
+    command += ["--python-version", version, "--implementation", "cp", "--abi", f"cp{version}", *requirements]
+    notice(f"downloading wheels for {facts['arch']} cp{version}")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise DeviceError(f"cannot download the board's wheels: {last}", hint="check this host's access to PyPI")
+    return sorted(folder.glob("*.whl"))
+
+
+def setup(
+    device: Device, offline: bool, accept_new_host: bool = False, base_python: str = "python3", notice: Notice = print
+) -> DeviceCheck:
+    """Make WORKDIR/venv with numpy + ai-edge-litert, then check it with a hello from that venv's Python."""
+    if device.is_local:
+        raise DeviceError("the local device is set up by 'make setup' (.venv-device)")
+    probe = Device(**{**device.__dict__, "python": base_python})
+    facts = hello(probe, accept_new_host).facts
+    requirements = ["numpy", litert_requirement()]
+    wheels = download_wheels(facts, requirements, notice) if offline else []
+    connection = connect(device, accept_new_host)
+    try:
+        with connection.exclusive(600, notice):
+            venv = connection.folder.path(VENV)  # type: ignore[attr-defined]
+            pip = [f"{venv}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+            if wheels:
+                notice(f"pushing {len(wheels)} wheels")
+                pushed = connection.push(wheels)
+                links = sorted({remote.rsplit("/", 1)[0] for remote in pushed.remote.values()})
+                pip += ["--no-index", *[arg for link in links for arg in ("--find-links", link)]]
+            notice(f"creating {venv}")
+            _remote(connection, [base_python, "-m", "venv", venv], "creating the venv")
+            notice("installing " + " ".join(requirements) + (" (offline)" if wheels else " with the board's pip"))
+            _remote(connection, [*pip, *requirements], "pip install", timeout=1800)
+    finally:
+        connection.close()
+    python = f"{device.workdir.rstrip('/')}/{VENV}/bin/python"
+    return hello(Device(**{**device.__dict__, "python": python}), accept_new_host)
+
+
+def _remote(connection: Any, argv: list[str], doing: str, timeout: float = 300) -> None:
+    done = connection.session.run(argv, timeout=timeout)
+    if done.status == 127:
+        raise RuntimeMissing(f"{connection.device.name}: {argv[0]} is not on the board", hint="install python3 there")
+    if not done.ok:
+        last = (done.stderr.strip() or done.stdout.strip() or f"status {done.status}").splitlines()[-1]
+        hint = (
+            "install python3-venv on the board (sudo apt install python3-venv)" if "ensurepip" in done.stderr else None
+        )
+        raise DeviceError(f"{connection.device.name}: {doing} failed: {last}", hint=hint)

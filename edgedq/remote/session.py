@@ -1,0 +1,211 @@
+"""One authenticated SSH connection to a board (through its ProxyJump hops), and quoted remote commands.
+
+Every remote command is an argv list joined with ``shlex.join``: nothing a
+user typed ever reaches the board's shell unquoted.  Every way the
+connection can fail becomes one error with a remedy and its exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import shlex
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from edgedq.errors import ConnectionFailed, DeviceError, EdgedqError
+from edgedq.remote.target import SSHTarget
+from edgedq.remote.trust import TrustPolicy, changed_key_error, host_key_name, load_known_hosts
+
+
+# paramiko logs failures (with tracebacks) that the errors below already explain; without a handler of its
+# own, Python's last-resort handler would print them on the user's terminal.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
+@dataclass
+class Completed:
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+
+def _dial(target: SSHTarget, device: str, accept_new_host: bool, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    load_known_hosts(client)
+    client.set_missing_host_key_policy(TrustPolicy(accept_new_host, device))
+    keys = [path for path in target.identity_files if Path(path).is_file()]
+    try:
+        client.connect(
+            target.hostname,
+            port=target.port,
+            username=target.user,
+            key_filename=keys or None,
+            look_for_keys=not keys,
+            allow_agent=True,
+            timeout=target.timeout,
+            banner_timeout=target.timeout,
+            auth_timeout=target.timeout,
+            sock=sock,
+        )
+    except EdgedqError:
+        client.close()
+        raise
+    except Exception as exc:
+        client.close()
+        raise _connect_error(exc, target, device, keys) from None
+    return client
+
+
+def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[str]) -> EdgedqError:
+    where = f"{device}: {target.hostname}:{target.port}"
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))  # one per address tried; the first says why
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return changed_key_error(device, host_key_name(target.hostname, target.port), exc)
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return ConnectionFailed(f"{where}: the key needs a passphrase", hint="load it into ssh-agent: ssh-add KEY")
+    if isinstance(exc, paramiko.AuthenticationException):
+        offered = ", ".join(keys) if keys else "the ssh-agent's and ~/.ssh/id_* keys"
+        return ConnectionFailed(
+            f"{where}: authentication failed as {target.user!r} (offered {offered})",
+            hint=f"install your public key on the board: ssh-copy-id -i KEY.pub {target.user}@{target.hostname}; "
+            "or set identity_file/user in the inventory",
+        )
+    if isinstance(exc, socket.gaierror):
+        return ConnectionFailed(
+            f"{device}: cannot resolve host name {target.hostname!r}",
+            hint="check 'host' in the inventory or HostName in ~/.ssh/config, and your DNS",
+        )
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return ConnectionFailed(
+            f"{where}: connection refused", hint="is sshd running on the board, and is the port right?"
+        )
+    silent = any(text in str(exc) for text in ("protocol banner", "No existing session"))  # no SSH server spoke
+    if isinstance(exc, socket.timeout | TimeoutError) or silent:
+        return ConnectionFailed(
+            f"{where}: no SSH answer within {target.timeout:g} s",
+            hint="is the board powered, on this network, and is it sshd on that port? "
+            "(connect_timeout in the inventory waits longer)",
+        )
+    if isinstance(exc, OSError):
+        return ConnectionFailed(f"{where}: {exc.strerror or exc}", hint="check the address and the network")
+    return ConnectionFailed(f"{where}: SSH failed: {exc}", hint="try 'ssh' to the same host to see what differs")
+
+
+class SSHSession:
+    """A connected board: run quoted commands, open streaming channels, expand ``~`` as the board's shell would."""
+
+    def __init__(self, target: SSHTarget, device: str, accept_new_host: bool = False) -> None:
+        self.target, self.device = target, device
+        self._clients: list[paramiko.SSHClient] = []
+        sock = None
+        try:
+            for hop in (*target.jumps, target):
+                client = _dial(hop, device, accept_new_host, sock)
+                self._clients.append(client)
+                if hop is not target:
+                    sock = self._forward(client, target.jumps, hop)
+        except BaseException:
+            self.close()
+            raise
+        self.client = self._clients[-1]
+        self._home: str | None = None
+
+    def _forward(self, client: paramiko.SSHClient, jumps: tuple[SSHTarget, ...], hop: SSHTarget) -> paramiko.Channel:
+        following = (*jumps, self.target)[list(jumps).index(hop) + 1]
+        try:
+            return client.get_transport().open_channel(  # type: ignore[union-attr]
+                "direct-tcpip", (following.hostname, following.port), ("127.0.0.1", 0)
+            )
+        except paramiko.ChannelException as exc:
+            raise ConnectionFailed(
+                f"{self.device}: jump host {hop.hostname} cannot reach {following.hostname}:{following.port} "
+                f"({exc.text})",
+                hint="check ProxyJump in ~/.ssh/config and that the jump host allows TCP forwarding",
+            ) from None
+
+    def close(self) -> None:
+        for client in reversed(self._clients):
+            client.close()
+        self._clients.clear()
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise self.lost("talking to the board")
+        return transport
+
+    def lost(self, doing: str) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"{self.device}: the connection to {self.target.hostname} was lost while {doing}",
+            hint="nothing half-copied stays on the board; run the command again when the board is reachable",
+        )
+
+    def open_command(self, argv: Sequence[str]) -> paramiko.Channel:
+        """Start ``argv`` on the board (quoted) and return its channel, for streaming stdin/stdout."""
+        try:
+            channel = self.transport.open_session()
+            channel.exec_command(shlex.join(argv))
+        except (paramiko.SSHException, OSError, EOFError):
+            raise self.lost(f"starting {argv[0]}") from None
+        return channel
+
+    def run(self, argv: Sequence[str], stdin: bytes = b"", timeout: float = 60.0) -> Completed:
+        """Run to completion; raises only when the connection fails, not when the command does."""
+        channel = self.open_command(argv)
+        try:
+            channel.settimeout(timeout)
+            if stdin:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            stdout = _read_all(channel.makefile("rb"))
+            stderr = _read_all(channel.makefile_stderr("rb"))
+            status = channel.recv_exit_status()
+        except TimeoutError:
+            raise ConnectionFailed(f"{self.device}: {argv[0]} gave no answer within {timeout:.0f} s") from None
+        except (paramiko.SSHException, OSError, EOFError):
+            raise self.lost(f"running {argv[0]}") from None
+        finally:
+            channel.close()
+        return Completed(status, stdout, stderr)
+
+    def check(self, argv: Sequence[str], doing: str, **kwargs: object) -> Completed:
+        """``run``, raising a DeviceError naming ``doing`` when the command fails."""
+        done = self.run(argv, **kwargs)  # type: ignore[arg-type]
+        if not done.ok:
+            raise DeviceError(f"{self.device}: {doing} failed: {done.stderr.strip() or done.status}")
+        return done
+
+    @property
+    def home(self) -> str:
+        if self._home is None:
+            self._home = self.check(["sh", "-c", 'printf "%s" "$HOME"'], "reading $HOME").stdout
+        return self._home
+
+    def expand(self, path: str) -> str:
+        """``~`` and ``~/x`` as the board's shell expands them (quoted arguments are not expanded)."""
+        if path == "~":
+            return self.home
+        if path.startswith("~/"):
+            return f"{self.home.rstrip('/')}/{path[2:]}"
+        return path
+
+    def __enter__(self) -> SSHSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_all(stream: paramiko.ChannelFile) -> str:
+    return stream.read().decode(errors="replace")

@@ -1,0 +1,211 @@
+"""edgedq deploy against a real sshd on 127.0.0.1: the store, uploads, the lock, and the faults a board can have."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgedq.bench import BenchOptions, bench
+from edgedq.connect import connect
+from edgedq.errors import ConnectionFailed, DeviceError, DeviceStorageError, ExitCode
+from tests.cli import run, run_json
+from tests.faults import wrapper_python
+
+pytestmark = pytest.mark.ssh
+
+
+def deploy_json(board, source: Path, *extra: object) -> dict:
+    return run_json("deploy", source, "--device", board.name, "--inventory", board.inventory, "--runs", 3, *extra)
+
+
+def test_deploy_end_to_end_then_the_second_sends_nothing(board, sources, converted):
+    first = deploy_json(board, sources["dense"])
+    (run_,) = first["devices"]
+    assert run_["error"] is None
+    assert [Path(r["model"]).name for r in run_["results"]] == ["dense.float32.tflite", "dense.dynamic.tflite"]
+    for result in run_["results"]:
+        assert result["error"] is None and len(result["samples_ms"]) >= 3
+        assert result["device_facts"]["python_executable"].startswith(str(Path(board.entry()["python"]).parent.parent))
+        assert result["latency_ms"]["p50"] > 0 and result["memory_mb"]["peak_rss"] > 0
+    assert run_["push"]["sent_files"] == 3 and run_["push"]["skipped_files"] == 0  # agent + two variants
+    # on the board: each file under store/<its sha256>/<its name>, nothing in tmp/
+    for local, remote in run_["push"]["remote"].items():
+        data = Path(remote).read_bytes()
+        assert data == Path(local).read_bytes()
+        assert Path(remote).parent.name == hashlib.sha256(data).hexdigest()
+        assert Path(remote).is_relative_to(board.workdir / "store")
+    assert not list((board.workdir / "tmp").iterdir())
+    saved = json.loads(Path(run_["saved"]).read_text())
+    assert saved["device"] == "board" and len(saved["results"]) == 2
+
+    second = deploy_json(board, sources["dense"])
+    push = second["devices"][0]["push"]
+    assert push["sent_files"] == 0 and push["sent_bytes"] == 0 and push["skipped_files"] == 3
+
+
+def test_deploy_table_compares_variants(board, sources, converted):
+    result = run("deploy", sources["dense"], "--device", "board", "--inventory", board.inventory, "--runs", "3")
+    assert result.exit_code == 0, result.output
+    assert "dense.float32.tflite" in result.stdout and "dense.dynamic.tflite" in result.stdout
+    assert "1.00x" in result.stdout  # float32 is the baseline of the speedup column
+    assert "results saved to" in result.stderr
+
+
+def test_bench_works_against_a_board(board, converted):
+    model = converted["kws"].variant("dynamic").path
+    data = run_json("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", 3)
+    assert data["results"][0]["device"] == "board" and data["results"][0]["error"] is None
+
+
+def test_deploy_by_tag_runs_boards_in_parallel(board, sources, converted, tmp_path):
+    entries = {
+        "left": board.entry(workdir=str(tmp_path / "left"), tags=["lab"]),
+        "right": board.entry(workdir=str(tmp_path / "right"), tags=["lab"]),
+    }
+    board.inventory.write_text(json.dumps({"devices": entries}))
+    data = run_json("deploy", sources["dense"], "--tag", "lab", "--inventory", board.inventory, "--runs", 3)
+    assert sorted(d["device"] for d in data["devices"]) == ["left", "right"]
+    assert all(d["error"] is None and len(d["results"]) == 2 for d in data["devices"])
+
+
+def test_the_board_refuses_an_upload_whose_hash_differs(board, tmp_path):
+    payload = tmp_path / "model.tflite"
+    payload.write_bytes(os.urandom(100_000))
+    connection = connect(board.device())
+    try:
+        connection.folder.prepare()
+        final = connection.folder.store_path("0" * 64, "model.tflite")
+        with pytest.raises(DeviceError, match="arrived corrupted"):
+            connection.folder.upload(payload, "0" * 64, final, lambda _n: None)
+    finally:
+        connection.close()
+    assert board.files() == []  # neither in the store nor left in tmp/
+
+
+def test_connection_lost_mid_upload_leaves_nothing_and_a_later_deploy_works(board, sshd, tmp_path):
+    big = tmp_path / "big.tflite"
+    big.write_bytes(os.urandom(14 * 1024 * 1024))
+    connection = connect(board.device())
+
+    def cut_at_a_third(sent: int, total: int) -> None:
+        if sent > total // 3:
+            sshd.kill_sessions()  # the board's side of the connection vanishes, as when the network drops
+
+    try:
+        with pytest.raises(ConnectionFailed, match="lost while uploading big.tflite"):
+            connection.push([big], cut_at_a_third)
+    finally:
+        connection.close()
+    deadline = time.monotonic() + 10
+    while board.files() and time.monotonic() < deadline:  # the board-side receiver notices EOF and cleans up
+        time.sleep(0.1)
+    assert board.files() == []
+    connection = connect(board.device())
+    try:
+        report = connection.push([big])
+    finally:
+        connection.close()
+    assert report.sent_files == 1 and Path(report.remote[big]).read_bytes() == big.read_bytes()
+
+
+def test_lock_makes_a_second_host_wait_and_frees_itself(board):
+    holder, other = connect(board.device()), connect(board.device())
+    try:
+        with holder.exclusive(5), pytest.raises(DeviceError, match="busy.*pid"), other.exclusive(1):
+            pass
+        with other.exclusive(1):  # released when the first block ended
+            pass
+        waiting: list[str] = []
+        with holder.exclusive(5):
+            released = threading.Timer(1.0, holder.close)  # the holder's connection dies: flock lets go
+            released.start()
+            with other.exclusive(20, waiting.append):
+                pass
+        assert waiting and "held by" in waiting[0]
+    finally:
+        holder.close()
+        other.close()
+
+
+def test_full_disk_on_the_board(board, tmp_path, converted):
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        board.write(workdir=str(small / "edgedq"))
+        model = converted["cnn"].variant("float32").path  # ~100 kB: more than the disk holds
+        result = run("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", "1")
+        assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
+        assert "MB free" in result.stderr and "bigger disk" in result.stderr
+        connection = connect(board.device(workdir=str(small / "edgedq")))  # past the free-space check, for real
+        try:
+            with pytest.raises(DeviceStorageError, match="No space left"):
+                connection.folder.upload(model, "1" * 64, connection.folder.store_path("1" * 64, "m"), lambda n: None)
+        finally:
+            connection.close()
+        assert board.files(small / "edgedq") == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_read_only_work_folder(board, tmp_path, converted):
+    frozen = tmp_path / "ro"
+    frozen.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(frozen)], check=True)
+    try:
+        board.write(workdir=str(frozen / "edgedq"))
+        result = run(
+            "bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory
+        )
+        assert result.exit_code == ExitCode.DEVICE_STORAGE
+        assert "Read-only file system" in result.stderr and "workdir" in result.stderr
+    finally:
+        subprocess.run(["umount", str(frozen)], check=True)
+
+
+def test_no_python_on_the_board_says_setup(board, converted):
+    board.write(python="/nonexistent/python3")
+    result = run("bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory)
+    assert result.exit_code == ExitCode.RUNTIME, result.output
+    assert "Python was not found" in result.stderr and "edgedq devices setup board" in result.stderr
+
+
+def test_no_runtime_on_the_board_says_setup(board, converted, tmp_path):
+    bare = tmp_path / "bare-venv"
+    subprocess.run(["python3", "-m", "venv", "--without-pip", str(bare)], check=True)
+    board.write(python=str(bare / "bin" / "python"))
+    result = run("bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory)
+    assert result.exit_code == ExitCode.RUNTIME and "edgedq devices setup" in result.stderr
+
+
+def test_agent_crash_on_the_board_is_named(board, converted, tmp_path):
+    python = wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the board's agent
+    device = board.device(python=str(python))
+    connection = connect(device)
+    try:
+        model = converted["kws"].variant("dynamic").path
+        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=60))
+    finally:
+        connection.close()
+    assert "crashed (SIGSEGV)" in result.error["message"]
+
+
+def test_hung_agent_on_the_board_is_killed(board, converted, tmp_path):
+    python = wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")
+    device = board.device(python=str(python))
+    connection = connect(device)
+    try:
+        model = converted["kws"].variant("dynamic").path
+        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=3))
+    finally:
+        connection.close()
+    assert "sent nothing for 3 s" in result.error["message"]
+    stopped = subprocess.run(["pgrep", "-f", str(python)], capture_output=True, text=True).stdout.split()
+    assert stopped == []  # killed on the board, not left frozen
