@@ -21,7 +21,6 @@ from edgedq.errors import ConnectionFailed, DeviceError, EdgedqError
 from edgedq.remote.target import SSHTarget
 from edgedq.remote.trust import TrustPolicy, changed_key_error, host_key_name, load_known_hosts
 
-
 # paramiko logs failures (with tracebacks) that the errors below already explain; without a handler of its
 # own, Python's last-resort handler would print them on the user's terminal.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
