@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgedq_agent.system import cpu_features, cpu_model  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bench import agent_bench, convert_bench, models  # noqa: E402
+from bench import agent_bench, convert_bench, models, upload_bench  # noqa: E402
 
 WORK = Path(os.environ.get("EDGEDQ_BENCH_DIR", Path.home() / ".cache" / "edgedq" / "bench"))
 
@@ -55,6 +55,7 @@ def main() -> None:
     }
     console.print(agent_bench.versus_official(converted))
     console.print(agent_bench.footprint())
+    console.print(upload_bench.upload_versus_scp(converted["mobilenet_v2.float32"]))
 
 
 if __name__ == "__main__":

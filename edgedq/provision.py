@@ -109,14 +109,14 @@ def setup(
     connection = connect(device, accept_new_host)
     try:
         with connection.exclusive(600, notice):
-            venv = connection.folder.path(VENV)  # type: ignore[attr-defined]
+            venv = VENV  # relative paths: every command runs inside the work folder
             pip = [f"{venv}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
             if wheels:
                 notice(f"pushing {len(wheels)} wheels")
                 pushed = connection.push(wheels)
                 links = sorted({remote.rsplit("/", 1)[0] for remote in pushed.remote.values()})
                 pip += ["--no-index", *[arg for link in links for arg in ("--find-links", link)]]
-            notice(f"creating {venv}")
+            notice(f"creating {device.workdir}/{venv}")
             _remote(connection, [base_python, "-m", "venv", venv], "creating the venv")
             notice("installing " + " ".join(requirements) + (" (offline)" if wheels else " with the board's pip"))
             _remote(connection, [*pip, *requirements], "pip install", timeout=1800)
@@ -127,7 +127,7 @@ def setup(
 
 
 def _remote(connection: Any, argv: list[str], doing: str, timeout: float = 300) -> None:
-    done = connection.session.run(argv, timeout=timeout)
+    done = connection.session.run(connection.folder.command(argv), timeout=timeout)
     if done.status == 127:
         raise RuntimeMissing(f"{connection.device.name}: {argv[0]} is not on the board", hint="install python3 there")
     if not done.ok:

@@ -37,10 +37,9 @@ def test_deploy_end_to_end_then_the_second_sends_nothing(board, sources, convert
     assert run_["push"]["sent_files"] == 3 and run_["push"]["skipped_files"] == 0  # agent + two variants
     # on the board: each file under store/<its sha256>/<its name>, nothing in tmp/
     for local, remote in run_["push"]["remote"].items():
-        data = Path(remote).read_bytes()
+        data = (board.workdir / remote).read_bytes()
         assert data == Path(local).read_bytes()
-        assert Path(remote).parent.name == hashlib.sha256(data).hexdigest()
-        assert Path(remote).is_relative_to(board.workdir / "store")
+        assert remote == f"store/{hashlib.sha256(data).hexdigest()}/{Path(local).name}"
     assert not list((board.workdir / "tmp").iterdir())
     saved = json.loads(Path(run_["saved"]).read_text())
     assert saved["device"] == "board" and len(saved["results"]) == 2
@@ -80,10 +79,11 @@ def test_the_board_refuses_an_upload_whose_hash_differs(board, tmp_path):
     payload.write_bytes(os.urandom(100_000))
     connection = connect(board.device())
     try:
-        connection.folder.prepare()
-        final = connection.folder.store_path("0" * 64, "model.tflite")
+        offer = connection.folder.offer(payload, "0" * 64, payload.stat().st_size)  # announces the wrong hash
+        offer.read_answer()
+        assert offer.wanted
         with pytest.raises(DeviceError, match="arrived corrupted"):
-            connection.folder.upload(payload, "0" * 64, final, lambda _n: None)
+            offer.send(lambda _n: None)
     finally:
         connection.close()
     assert board.files() == []  # neither in the store nor left in tmp/
@@ -112,7 +112,7 @@ def test_connection_lost_mid_upload_leaves_nothing_and_a_later_deploy_works(boar
         report = connection.push([big])
     finally:
         connection.close()
-    assert report.sent_files == 1 and Path(report.remote[big]).read_bytes() == big.read_bytes()
+    assert report.sent_files == 1 and (board.workdir / report.remote[big]).read_bytes() == big.read_bytes()
 
 
 def test_lock_makes_a_second_host_wait_and_frees_itself(board):
@@ -146,8 +146,10 @@ def test_full_disk_on_the_board(board, tmp_path, converted):
         assert "MB free" in result.stderr and "bigger disk" in result.stderr
         connection = connect(board.device(workdir=str(small / "edgedq")))  # past the free-space check, for real
         try:
+            offer = connection.folder.offer(model, hashlib.sha256(model.read_bytes()).hexdigest(), 1)
+            offer.read_answer()
             with pytest.raises(DeviceStorageError, match="No space left"):
-                connection.folder.upload(model, "1" * 64, connection.folder.store_path("1" * 64, "m"), lambda n: None)
+                offer.send(lambda _n: None)
         finally:
             connection.close()
         assert board.files(small / "edgedq") == []

@@ -17,16 +17,11 @@ class SSHConnection:
     def __init__(self, device: Device, accept_new_host: bool = False) -> None:
         self.device = device
         self.session = SSHSession(resolve_target(device), device.name, accept_new_host)
-        try:
-            self.folder = WorkFolder(self.session, device.workdir)
-            self.python = self.session.expand(device.python or "python3")
-        except BaseException:
-            self.session.close()
-            raise
+        self.folder = WorkFolder(self.session, device.workdir)
+        self.python = device.python or "python3"  # a leading ~ is expanded by the launch script on the board
         self._remote: dict[Path, str] = {}
 
     def push(self, files: list[Path], progress: UploadProgress | None = None) -> PushReport:
-        self.folder.prepare()
         report = self.folder.push([Path(f) for f in files], progress)
         self._remote.update(report.remote)
         return report
@@ -37,7 +32,7 @@ class SSHConnection:
     def start_agent(self, agent: Path) -> SSHLink:
         remote = self._remote.get(Path(agent)) or self.push([Path(agent)]).remote[Path(agent)]
         runtime = ["--runtime", self.device.runtime] if self.device.runtime else []
-        return SSHLink(self.session, self.folder.root, [self.python, remote, *runtime])
+        return SSHLink(self.session, self.device.workdir, [self.python, remote, *runtime])
 
     def close(self) -> None:
         self.session.close()

@@ -9,17 +9,20 @@ import paramiko
 
 from edgedq.agent_client import PumpedLink
 from edgedq.remote.session import SSHSession
+from edgedq.remote.workfolder import ENTER
 
 # $1 work folder, then the agent's argv.  The agent runs as a child so that its pid is known before it says
 # hello (to kill a hung one), and death by a signal comes back as status 128+N (sshd reports signals in an
 # exit-signal message that paramiko drops).  stdin goes through fd 3: a background job's own stdin is /dev/null.
-_LAUNCH = r"""cd "$1" || exit 125
-shift
+_LAUNCH = (
+    ENTER
+    + r"""case $1 in "~/"*) py=$HOME/${1#"~/"}; shift; set -- "$py" "$@" ;; esac
 exec 3<&0
 "$@" <&3 3<&- &
 echo "edgedq-agent-pid $!" >&2
 wait $!
 """
+)
 _PID_PREFIX = "edgedq-agent-pid "
 
 

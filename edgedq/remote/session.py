@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paramiko
 
-from edgedq.errors import ConnectionFailed, DeviceError, EdgedqError
+from edgedq.errors import ConnectionFailed, EdgedqError
 from edgedq.remote.target import SSHTarget
 from edgedq.remote.trust import TrustPolicy, changed_key_error, host_key_name, load_known_hosts
 
@@ -101,7 +101,7 @@ def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[st
 
 
 class SSHSession:
-    """A connected board: run quoted commands, open streaming channels, expand ``~`` as the board's shell would."""
+    """A connected board: run quoted commands and open streaming channels."""
 
     def __init__(self, target: SSHTarget, device: str, accept_new_host: bool = False) -> None:
         self.target, self.device = target, device
@@ -117,7 +117,6 @@ class SSHSession:
             self.close()
             raise
         self.client = self._clients[-1]
-        self._home: str | None = None
 
     def _forward(self, client: paramiko.SSHClient, jumps: tuple[SSHTarget, ...], hop: SSHTarget) -> paramiko.Channel:
         following = (*jumps, self.target)[list(jumps).index(hop) + 1]
@@ -177,33 +176,6 @@ class SSHSession:
         finally:
             channel.close()
         return Completed(status, stdout, stderr)
-
-    def check(self, argv: Sequence[str], doing: str, **kwargs: object) -> Completed:
-        """``run``, raising a DeviceError naming ``doing`` when the command fails."""
-        done = self.run(argv, **kwargs)  # type: ignore[arg-type]
-        if not done.ok:
-            raise DeviceError(f"{self.device}: {doing} failed: {done.stderr.strip() or done.status}")
-        return done
-
-    @property
-    def home(self) -> str:
-        if self._home is None:
-            self._home = self.check(["sh", "-c", 'printf "%s" "$HOME"'], "reading $HOME").stdout
-        return self._home
-
-    def expand(self, path: str) -> str:
-        """``~`` and ``~/x`` as the board's shell expands them (quoted arguments are not expanded)."""
-        if path == "~":
-            return self.home
-        if path.startswith("~/"):
-            return f"{self.home.rstrip('/')}/{path[2:]}"
-        return path
-
-    def __enter__(self) -> SSHSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _read_all(stream: paramiko.ChannelFile) -> str:
