@@ -34,8 +34,8 @@ def main() -> None:
         "200",
     )
     print(
-        "\nOn a board: add it to ~/.config/edgedq/devices.yaml (see configs/devices.yaml); SSH deploy is the next "
-        "issue on the tracker."
+        "\nOn a board: edgedq devices add pi4 --host ADDRESS --user pi; edgedq devices setup pi4 --save;\n"
+        f"then edgedq deploy --device pi4 {WORK / 'ds_cnn.keras'}"
     )
 
 
