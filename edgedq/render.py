@@ -197,12 +197,14 @@ def check_table(check: Any) -> Table:
         "arch": facts.get("arch"),
         "cpu": f"{facts.get('cpu_model')} x{facts.get('cores')}",
         "cpu features": ", ".join(facts.get("cpu_features") or []) or "-",
-        "memory": f"{facts.get('memory_mb')} MB",
+        "memory": f"{facts['memory_mb']:.0f} MB" if facts.get("memory_mb") else "-",
         "os": f"{facts.get('os')} (kernel {facts.get('kernel')}, {facts.get('libc')})",
         "python": f"{facts.get('python')} ({facts.get('python_executable')})",
         "numpy": facts.get("numpy") or "missing",
         "runtime": f"{runtime['name']} {runtime['version']}" if runtime else "[red]none[/]",
-        "governor": thermal.get("governor"),
+        "governor": f"{thermal.get('governor') or '-'} @ {thermal['cpu_mhz']:.0f} MHz"
+        if thermal.get("cpu_mhz")
+        else thermal.get("governor"),
         "temperature": f"{thermal['temperature_c']:.1f} C" if thermal.get("temperature_c") is not None else "-",
         "throttled": ", ".join(thermal.get("throttled_now") or []) or "no",
         "emulated": facts.get("emulated") or "no",
