@@ -171,6 +171,15 @@ class AgentSession:
                 raise error_from_agent(self.device, message)
 
 
+def one_request(
+    link: AgentLink, device: str, kind: str, body: dict[str, Any], timeout: float, on_progress: Progress | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh agent process for one request: its hello and its result (it ends when this returns)."""
+    with AgentSession(link, device, timeout) as session:
+        hello = session.start()
+        return hello, session.request(kind, body, on_progress)
+
+
 def error_from_agent(device: str, message: dict[str, Any]) -> EdgedqError:
     cls = _ERROR_CLASSES.get(str(message.get("code")), AgentError)
     return cls(f"{device}: {message.get('message')}", hint=message.get("hint"), code=message.get("code"))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedq.agent_build import build_agent
-from edgedq.agent_client import AgentSession
+from edgedq.agent_client import one_request
 from edgedq.connection import Connection
 from edgedq.devices import Device
 from edgedq.errors import BadInput, EdgedqError
@@ -156,22 +156,23 @@ def _run_all(
                 label = f"{Path(model).name} threads={threads}{'' if xnnpack else ' no-xnnpack'}"
                 notify("start", {"label": label})
                 try:
-                    with AgentSession(connection.start_agent(agent), device.name, options.timeout) as session:
-                        hello = session.start()
-                        reply = session.request(
-                            "bench",
-                            {
-                                "model": remote[Path(model)],
-                                "threads": threads,
-                                "xnnpack": xnnpack,
-                                "runs": options.runs,
-                                "warmup": options.warmup,
-                                "min_secs": options.min_secs,
-                                "max_secs": options.max_secs,
-                                "inputs": inputs,
-                            },
-                            on_progress=lambda message, label=label: notify("progress", {"label": label, **message}),
-                        )
+                    hello, reply = one_request(
+                        connection.start_agent(agent),
+                        device.name,
+                        "bench",
+                        {
+                            "model": remote[Path(model)],
+                            "threads": threads,
+                            "xnnpack": xnnpack,
+                            "runs": options.runs,
+                            "warmup": options.warmup,
+                            "min_secs": options.min_secs,
+                            "max_secs": options.max_secs,
+                            "inputs": inputs,
+                        },
+                        options.timeout,
+                        on_progress=lambda message, label=label: notify("progress", {"label": label, **message}),
+                    )
                     _fill(result, hello, reply)
                 except EdgedqError as error:
                     result.error = error.as_dict()

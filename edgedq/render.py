@@ -212,3 +212,44 @@ def check_table(check: Any) -> Table:
     for key, value in rows.items():
         table.add_row(key, "-" if value is None else str(value))
     return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def eval_tables(report: Any) -> list[Table]:
+    """Accuracy side by side, then the candidate's confusion matrix and per-class precision/recall."""
+    models = [report.candidate, *([report.reference] if report.reference else [])]
+    summary = Table(title=f"edgedq eval on {report.device}: {report.data}", title_justify="left")
+    for column in ("model", "samples", "top-1", "top-5", "seconds"):
+        summary.add_column(column, justify="left" if column == "model" else "right")
+    for accuracy in models:
+        summary.add_row(
+            accuracy.model.rsplit("/", 1)[-1],
+            str(accuracy.count),
+            _pct(accuracy.top1),
+            _pct(accuracy.top5),
+            f"{accuracy.seconds:.1f}",
+        )
+    if report.reference:
+        summary.caption = (
+            f"agreement of top-1 with the reference: {_pct(report.agreement)}; "
+            f"accuracy difference: {report.accuracy_delta:+.2f} points"
+        )
+    candidate = report.candidate
+    names = candidate.classes
+    confusion = Table(title="confusion (rows: true, columns: predicted)", title_justify="left")
+    confusion.add_column("")
+    for name in names:
+        confusion.add_column(name[:8], justify="right")
+    for name, row in zip(names, candidate.confusion, strict=True):
+        confusion.add_row(name[:12], *[str(v) if v else "." for v in row])
+    per_class = Table(title="per class", title_justify="left")
+    for column in ("class", "precision", "recall", "samples"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name, precision, recall, row in zip(
+        names, candidate.precision, candidate.recall, candidate.confusion, strict=True
+    ):
+        per_class.add_row(name, _pct(precision), _pct(recall), str(sum(row)))
+    return [summary, confusion, per_class]

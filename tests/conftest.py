@@ -67,3 +67,17 @@ def board(sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     return Board(sshd, home, tmp_path / "inventory.yaml", tmp_path / "board-workdir").write()
+
+
+@pytest.fixture(scope="session")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Float32 models whose outputs are known: an identity classifier and a flatten net for the front end."""
+    import edgedq
+
+    folder = tmp_path_factory.mktemp("probes")
+    identity = model_builders.identity_classifier(folder / "identity.keras")
+    flatten = model_builders.flatten_net(folder / "flatten.keras", (49, 40, 1))
+    return {
+        "identity": edgedq.convert(identity, folder / "identity.tflite", ["float32"]).variant("float32").path,
+        "flatten": edgedq.convert(flatten, folder / "flatten.tflite", ["float32"]).variant("float32").path,
+    }

@@ -71,3 +71,21 @@ def calibration_npz(path: Path, shape: tuple[int, ...], count: int = 16, dtype: 
     rng = np.random.default_rng(5)
     np.savez(path, x=rng.uniform(-1, 1, size=(count, *shape)).astype(dtype))
     return path
+
+
+def identity_classifier(path: Path, classes: int = 10) -> Path:
+    """Scores = the input itself (Dense with identity weights): its accuracy on any labels is known exactly."""
+    import keras
+
+    model = keras.Sequential([keras.Input((classes,)), keras.layers.Dense(classes, use_bias=False)])
+    model.layers[0].set_weights([np.eye(classes, dtype=np.float32)])
+    model.save(path)
+    return path
+
+
+def flatten_net(path: Path, shape: tuple[int, ...]) -> Path:
+    """Output = the input, flattened: shows exactly what the model was fed (the front end's features)."""
+    import keras
+
+    keras.Sequential([keras.Input(shape), keras.layers.Flatten()]).save(path)
+    return path

@@ -10,7 +10,7 @@ from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
 from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime
 
-HANDLED = ("bench",)
+HANDLED = ("bench", "eval", "run")
 
 
 def _handler(kind):
@@ -19,7 +19,9 @@ def _handler(kind):
         from edgedq_agent.bench import run_bench
 
         return run_bench
-    raise KeyError(kind)
+    from edgedq_agent.evaluate import run_eval, run_samples
+
+    return {"eval": run_eval, "run": run_samples}[kind]
 
 
 def main() -> int:

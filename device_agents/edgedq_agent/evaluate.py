@@ -1,0 +1,113 @@
+"""``eval`` and ``run``: a model over real data on the board.
+
+``eval`` streams a dataset (``.npy`` files, memory-mapped, read a chunk at a
+time, so a small board never holds it whole) through the model and returns
+each sample's top-k classes; the host scores them.  ``run`` returns the full
+outputs for a few samples, for demos and for checking the board against the host.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+from edgedq_agent import frontend, inputs
+from edgedq_agent.protocol import emit
+from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
+
+PROGRESS_EVERY_S = 1.0
+RUN_LIMIT = 64  # samples per ``run``: full outputs go back as JSON
+
+
+class Model:
+    """One interpreter and how to feed its single input from a sample (after the optional front end)."""
+
+    def __init__(self, runtime: Runtime, request: Mapping[str, Any]) -> None:
+        path = request["model"]
+        if not os.path.isfile(path):
+            raise AgentFailure("model_missing", "model file not found: %s" % path)
+        self.interpreter = make_interpreter(
+            runtime, path, int(request.get("threads", 1)), bool(request.get("xnnpack", True))
+        )
+        details = self.interpreter.get_input_details()
+        if len(details) != 1:
+            raise AgentFailure("bad_inputs", "eval and run take models with one input; this one has %d" % len(details))
+        self.input = details[0]
+        self.outputs = self.interpreter.get_output_details()
+        self.shape = inputs.concrete_shape(self.input)
+        self.frontend: Optional[Mapping[str, Any]] = request.get("frontend")
+
+    def prepare(self, block: np.ndarray) -> np.ndarray:
+        """A block of raw samples -> features shaped like the model's input (batch 1 each)."""
+        if self.frontend:
+            try:
+                block = frontend.apply(self.frontend, block)
+            except ValueError as exc:
+                raise AgentFailure("bad_inputs", str(exc)) from None
+        per_sample = int(np.prod(self.shape[1:]))
+        if block[0].size != per_sample:
+            raise AgentFailure(
+                "bad_inputs",
+                "a sample has shape %s but input %s expects %s"
+                % (list(block.shape[1:]), self.input["name"], self.shape[1:]),
+            )
+        return block.reshape([len(block)] + [1] + self.shape[1:])
+
+    def invoke(self, sample: np.ndarray) -> List[np.ndarray]:
+        self.interpreter.set_tensor(self.input["index"], inputs.to_input(self.input, sample))
+        self.interpreter.invoke()
+        return [inputs.from_output(d, self.interpreter.get_tensor(d["index"])) for d in self.outputs]
+
+
+def _open_array(path: str, what: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise AgentFailure("bad_inputs", "cannot read the %s %s: %s" % (what, path, exc)) from None
+
+
+def run_eval(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
+    model = Model(runtime, request)
+    data = _open_array(request["x"], "data")
+    top_k = int(request.get("top_k", 5))
+    chunk = int(request.get("chunk", 256))
+    predictions: List[List[int]] = []
+    started = time.perf_counter()
+    next_report = started + PROGRESS_EVERY_S
+    for start in range(0, len(data), chunk):
+        block = model.prepare(np.asarray(data[start : start + chunk]))
+        for sample in block:
+            scores = model.invoke(sample)[0].reshape(-1)
+            predictions.append(np.argsort(-scores, kind="stable")[:top_k].tolist())
+        if time.perf_counter() >= next_report:
+            emit("progress", phase="eval", done=len(predictions), target=len(data))
+            next_report = time.perf_counter() + PROGRESS_EVERY_S
+    return {
+        "runtime": {"name": runtime.name, "version": runtime.version},
+        "count": len(predictions),
+        "classes": int(np.prod(model.outputs[0]["shape"][1:])),
+        "predictions": predictions,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def run_samples(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
+    model = Model(runtime, request)
+    data = _open_array(request["x"], "inputs")
+    first = int(request.get("start", 0))
+    block = model.prepare(np.asarray(data[first : first + min(int(request.get("count", 8)), RUN_LIMIT)]))
+    results = []
+    for sample in block:
+        started = time.perf_counter()
+        outputs = model.invoke(sample)
+        results.append(
+            {"latency_ms": (time.perf_counter() - started) * 1e3, "outputs": [o.reshape(-1).tolist() for o in outputs]}
+        )
+    return {
+        "runtime": {"name": runtime.name, "version": runtime.version},
+        "output_names": [d["name"] for d in model.outputs],
+        "output_shapes": [list(d["shape"]) for d in model.outputs],
+        "samples": results,
+    }

@@ -1,0 +1,118 @@
+"""edgedq eval: scoring by hand, a model of known accuracy on local and on the sshd board, folders of data."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+from edgedq_agent import frontend
+from PIL import Image
+
+from edgedq.connect import connect
+from edgedq.datasets import load_dataset
+from edgedq.devices import get_device
+from edgedq.errors import ExitCode
+from edgedq.evaluate import run_samples, score
+from tests.cli import run, run_json
+
+
+def test_score_by_hand():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predictions = [[0, 1], [1, 0], [1, 2], [1, 0], [2, 0], [0, 2]]
+    accuracy = score("m", predictions, labels, ["a", "b", "c"])
+    assert accuracy.top1 == pytest.approx(4 / 6) and accuracy.top5 is None
+    assert accuracy.confusion == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert accuracy.precision == pytest.approx([0.5, 2 / 3, 1.0])
+    assert accuracy.recall == pytest.approx([0.5, 1.0, 0.5])
+
+
+@pytest.fixture(scope="module")
+def known_data(tmp_path_factory) -> tuple:
+    """Scores whose ranking is fixed; 30 of 120 labels deliberately wrong: top-1 is exactly 0.75."""
+    rng = np.random.default_rng(7)
+    x = rng.permuted(np.tile(np.arange(10, dtype=np.float32), (120, 1)), axis=1)
+    y = x.argmax(axis=1).astype(np.int64)
+    second = np.argsort(-x, axis=1)[:, 1]
+    wrong = rng.choice(120, 30, replace=False)
+    y[wrong[:20]] = second[wrong[:20]]  # second choice: still in the top 5
+    y[wrong[20:]] = np.argsort(-x, axis=1)[wrong[20:], 9]  # last choice: outside the top 5
+    path = tmp_path_factory.mktemp("known") / "known.npz"
+    np.savez(path, x=x, y=y)
+    return path, 0.75, 110 / 120
+
+
+def check_known(report: dict, top1: float, top5: float) -> None:
+    assert report["candidate"]["count"] == 120
+    assert report["candidate"]["top1"] == pytest.approx(top1) and report["candidate"]["top5"] == pytest.approx(top5)
+    assert report["agreement"] == 1.0 and report["accuracy_delta_points"] == 0.0
+    assert sum(map(sum, report["candidate"]["confusion"])) == 120
+
+
+def test_known_accuracy_on_local(probes, known_data):
+    path, top1, top5 = known_data
+    report = run_json("eval", probes["identity"], "--data", path, "--reference", probes["identity"])
+    check_known(report, top1, top5)
+
+
+@pytest.mark.ssh
+def test_known_accuracy_on_the_board(board, probes, known_data):
+    path, top1, top5 = known_data
+    args = ("eval", probes["identity"], "--device", "board", "--inventory", board.inventory, "--data", path)
+    check_known(run_json(*args, "--reference", probes["identity"]), top1, top5)
+    table = run(*args)
+    assert table.exit_code == 0 and "75.00%" in table.stdout and "per class" in table.stdout
+
+
+def test_eval_table_and_bad_data(probes, tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((3, 10), np.float32))
+    result = run("eval", probes["identity"], "--data", bad)
+    assert result.exit_code == ExitCode.BAD_INPUT and "'y'" in result.stderr
+    result = run("eval", probes["identity"], "--data", tmp_path / "missing")
+    assert result.exit_code == ExitCode.BAD_INPUT and "no such file" in result.stderr
+
+
+def test_image_folder_is_resized_to_the_model(converted, tmp_path):
+    for label, value in (("cats", 40), ("dogs", 200)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("L", (64, 48), value + i).save(tmp_path / label / f"{i}.png")
+    dataset = load_dataset(tmp_path, [1, 32, 32, 3])
+    x = np.load(dataset.x)
+    assert x.shape == (6, 32, 32, 3) and dataset.classes == ["cats", "dogs"]
+    assert x[0].max() == pytest.approx(40 / 255) and list(dataset.labels) == [0, 0, 0, 1, 1, 1]
+    report = run_json("eval", converted["cnn"].variant("dynamic").path, "--data", tmp_path)
+    assert report["candidate"]["count"] == 6
+
+
+def write_wav(path, samples: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+        handle.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_wav_folder_gets_the_front_end_on_the_device(converted, tmp_path):
+    t = np.arange(16000) / 16000
+    for label, hz in (("low", 300), ("high", 3000)):
+        (tmp_path / label).mkdir()
+        write_wav(tmp_path / label / "a.wav", 0.5 * np.sin(2 * np.pi * hz * t))
+    report = run_json("eval", converted["kws"].variant("dynamic").path, "--data", tmp_path)  # input 49 x 10
+    assert report["candidate"]["count"] == 2 and report["candidate"]["classes"][:2] == ["high", "low"]
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("board", marks=pytest.mark.ssh)])
+def test_front_end_on_the_device_equals_the_hosts(where, probes, tmp_path, request):
+    rng = np.random.default_rng(1)
+    audio = (0.3 * rng.standard_normal((3, 16000))).astype(np.float32)
+    np.save(tmp_path / "audio.npy", audio)
+    device = get_device(where, request.getfixturevalue("board").inventory if where == "board" else None)
+    connection = connect(device)
+    try:
+        reply = run_samples(probes["flatten"], device, connection, tmp_path / "audio.npy", 3, {"kind": "logmel"})
+    finally:
+        connection.close()
+    on_device = np.array([s["outputs"][0] for s in reply["samples"]]).reshape(3, 49, 40)
+    np.testing.assert_allclose(on_device, frontend.log_mel(audio), rtol=1e-5, atol=1e-5)
