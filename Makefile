@@ -48,7 +48,7 @@ bench: setup
 	$(VENV)/bin/python -m bench
 
 demo: setup
-	$(VENV)/bin/python -m bench.sample_demo
+	$(VENV)/bin/edgedq demo vision
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) $(TFLITE_NUMPY2_VENV) .pytest_cache .ruff_cache

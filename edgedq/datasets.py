@@ -43,7 +43,7 @@ class Dataset:
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)
 
 
-def _save(arrays: dict[str, np.ndarray], classes: list[str], source: str, frontend: dict | None) -> Dataset:
+def save_dataset(arrays: dict[str, np.ndarray], classes: list[str], source: str, frontend: dict | None) -> Dataset:
     """Write x.npy / y.npy under the cache, named by their content."""
     digest = hashlib.sha256()
     for key in ("x", "y"):
@@ -76,7 +76,7 @@ def _from_npz(path: Path) -> Dataset:
         x = x.astype(np.float32)
     count = int(y.max()) + 1 if len(y) else 0
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(count)]
-    return _save({"x": x, "y": y.astype(np.int64)}, classes, str(path), None)
+    return save_dataset({"x": x, "y": y.astype(np.int64)}, classes, str(path), None)
 
 
 def _image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
@@ -125,12 +125,12 @@ def _from_folder(folder: Path, input_shape: list[int]) -> Dataset:
     if kinds == {"wav"}:
         x = np.stack([read_wav(f) for f, _ in files])
         mels = input_shape[2] if len(input_shape) >= 3 else 40  # as many bands as the model's input has columns
-        return _save({"x": x, "y": labels}, classes, str(folder), {"kind": "logmel", "params": {"mels": mels}})
+        return save_dataset({"x": x, "y": labels}, classes, str(folder), {"kind": "logmel", "params": {"mels": mels}})
     if len(input_shape) != 4:
         raise BadInput(f"images need a model input of shape [1, height, width, channels], not {input_shape}")
     _, height, width, channels = input_shape
     x = np.stack([_image(f, height, width, channels) for f, _ in files])
-    return _save({"x": x, "y": labels}, classes, str(folder), None)
+    return save_dataset({"x": x, "y": labels}, classes, str(folder), None)
 
 
 def load_dataset(data: Path, input_shape: list[int]) -> Dataset:

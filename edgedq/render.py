@@ -253,3 +253,27 @@ def eval_tables(report: Any) -> list[Table]:
     ):
         per_class.add_row(name, _pct(precision), _pct(recall), str(sum(row)))
     return [summary, confusion, per_class]
+
+
+def demo_table(report: Any) -> Table:
+    """Accuracy and latency of each variant, measured on the device, float32 first."""
+    title = f"edgedq demo {report.demo} on {report.device}"
+    if report.emulated:
+        title += f" [yellow](emulated: {report.emulated}; latency is meaningless)[/]"
+    table = Table(title=title, title_justify="left")
+    for column in ("variant", "size", "accuracy", "vs float32", "agreement", "p50 ms", "p90 ms", "speedup"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    base = report.variants[0]
+    for v in report.variants:
+        p50 = v.latency_ms.get("p50")
+        table.add_row(
+            v.mode,
+            _mb(v.size_bytes),
+            _pct(v.accuracy),
+            f"{100 * (v.accuracy - base.accuracy):+.2f} pts",
+            _pct(v.agreement_with_float32) if v.agreement_with_float32 is not None else "-",
+            f"{p50:.3f}" if p50 else "-",
+            f"{v.latency_ms['p90']:.3f}" if p50 else "-",
+            f"{base.latency_ms['p50'] / p50:.2f}x" if p50 and base.latency_ms.get("p50") else "-",
+        )
+    return table

@@ -1,0 +1,130 @@
+"""What every demo does once it has a trained model: convert, deploy, measure, recognize.
+
+Convert to float32, dynamic and int8 (calibrated on training data), then on the
+device: benchmark each variant, evaluate each on the held-out set (float32 as
+the reference), and run each on a few real inputs to show what it recognized.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedq import fileio
+from edgedq.bench import BenchOptions, bench
+from edgedq.connect import connect
+from edgedq.convert import convert
+from edgedq.datasets import Dataset
+from edgedq.devices import Device
+from edgedq.errors import EdgedqError
+from edgedq.evaluate import evaluate, run_samples
+
+MODES = ["float32", "dynamic", "int8"]
+Events = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class Trained:
+    """A demo's model and data: the Keras source, calibration inputs, the held-out set and a few samples to show."""
+
+    name: str
+    source: Path
+    calibration: Path
+    test: Dataset
+    samples: Path  # raw inputs (.npy), the first SAMPLES of the test set
+    sample_labels: list[int]
+    classes: list[str]
+    frontend: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VariantResult:
+    mode: str
+    size_bytes: int
+    accuracy: float
+    agreement_with_float32: float | None
+    latency_ms: dict[str, float]
+    path: str
+
+
+@dataclass
+class DemoReport:
+    demo: str
+    device: str
+    variants: list[VariantResult]
+    samples: list[dict[str, Any]]
+    notes: list[str]
+    emulated: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "demo": self.demo,
+            "device": self.device,
+            "variants": [v.__dict__ for v in self.variants],
+            "samples": self.samples,
+            "notes": self.notes,
+            "emulated": self.emulated,
+        }
+
+
+def save_npy(path: Path, array: np.ndarray) -> Path:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    fileio.atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def run_demo(trained: Trained, device: Device, runs: int, notify: Events) -> DemoReport:
+    notify("stage", {"text": "converting to float32, dynamic and int8"})
+    out = fileio.edgedq_home() / "demos" / trained.name / f"{trained.name}.tflite"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    conversion = convert(trained.source, out, MODES, calibration=trained.calibration)
+    models = {mode: conversion.variant(mode).path for mode in MODES}
+    connection = connect(device)
+    try:
+        notify("stage", {"text": f"benchmarking on {device.name}"})
+        timings = bench(list(models.values()), device, connection, BenchOptions(runs=runs, warmup=5), notify)
+        failed = [t for t in timings if not t.ok]
+        if failed:
+            raise EdgedqError.from_dict(failed[0].error)  # type: ignore[arg-type]
+        variants, top1 = [], {}
+        for mode, timing in zip(MODES, timings, strict=True):
+            notify("stage", {"text": f"evaluating {mode} on {device.name} ({trained.test.count} held-out samples)"})
+            reference = models["float32"] if mode != "float32" else None
+            report = evaluate(models[mode], device, connection, trained.test, reference, on_event=notify)
+            top1[mode] = report.candidate.top1_predictions
+            variants.append(
+                VariantResult(
+                    mode=mode,
+                    size_bytes=models[mode].stat().st_size,
+                    accuracy=report.candidate.top1,
+                    agreement_with_float32=report.agreement,
+                    latency_ms=timing.latency_ms.as_dict() if timing.latency_ms else {},
+                    path=str(models[mode]),
+                )
+            )
+        notify("stage", {"text": f"recognizing {len(trained.sample_labels)} inputs on {device.name}"})
+        shown = {mode: _recognize(models[mode], device, connection, trained) for mode in MODES}
+    finally:
+        connection.close()
+    samples = [
+        {
+            "index": i,
+            "label": trained.classes[label],
+            "predictions": {mode: trained.classes[shown[mode][i]] for mode in MODES},
+        }
+        for i, label in enumerate(trained.sample_labels)
+    ]
+    emulated = timings[0].device_facts.get("emulated") if timings else None
+    return DemoReport(trained.name, device.name, variants, samples, trained.notes, emulated)
+
+
+def _recognize(model: Path, device: Device, connection: Any, trained: Trained) -> list[int]:
+    reply = run_samples(model, device, connection, trained.samples, len(trained.sample_labels), trained.frontend)
+    return [int(np.argmax(sample["outputs"][0])) for sample in reply["samples"]]

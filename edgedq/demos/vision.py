@@ -1,0 +1,119 @@
+"""The vision demo: a digit classifier trained here on scikit-learn's digits, then measured on the device.
+
+Data: the 1797 8x8 digits that ship inside scikit-learn (no download), upsampled
+to 32x32 (bilinear) and scaled to [0, 1]; a stratified 25 % held out for testing.
+Training copies are augmented with random shifts (up to 3 px) and rotations (up
+to 12 degrees).  The trained model is cached by its settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from edgedq import fileio
+from edgedq.datasets import Dataset, save_dataset
+from edgedq.demos.runner import Trained, save_npy
+from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
+
+SIZE = 32
+SAMPLES = 6
+SETTINGS = {"quick": {"copies": 2, "epochs": 8}, "full": {"copies": 4, "epochs": 15}}
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(N, 32, 32, 1) float32 in [0, 1] and labels 0-9."""
+    from scipy import ndimage
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = np.stack([ndimage.zoom(image / 16.0, SIZE / 8, order=1) for image in digits.images])
+    return np.clip(images, 0, 1).astype(np.float32)[..., None], digits.target.astype(np.int64)
+
+
+def augment(images: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(copies):
+        for image in images[..., 0]:
+            turned = ndimage.rotate(image, rng.uniform(-12, 12), reshape=False, order=1)
+            moved = ndimage.shift(turned, rng.uniform(-3, 3, size=2), order=1)
+            out.append(np.clip(moved, 0, 1))
+    return np.stack(out).astype(np.float32)[..., None]
+
+
+def build_model():
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),  # where a stroke is matters for digits: no global pooling
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
+def train(quick: bool = True) -> Trained:
+    from sklearn.model_selection import train_test_split
+
+    prepare_tensorflow_logging(verbose=False)
+    settings = SETTINGS["quick" if quick else "full"]
+    key = hashlib.sha256(json.dumps({"demo": "vision", "v": 2, **settings}).encode()).hexdigest()[:12]
+    folder = fileio.edgedq_home() / "demos" / f"vision-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    images, labels = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.25, stratify=labels, random_state=0)
+    source = folder / "digits.keras"
+    if not source.is_file():
+        with capture_native_output():  # TensorFlow's start-up chatter
+            import keras
+
+        keras.utils.set_random_seed(0)
+        model = build_model()
+        model.compile(
+            optimizer=keras.optimizers.Adam(2e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        x_aug = np.concatenate([x_train, augment(x_train, settings["copies"])])
+        y_aug = np.concatenate([y_train] * (1 + settings["copies"]))
+        model.fit(x_aug, y_aug, epochs=settings["epochs"], batch_size=64, verbose=0, shuffle=True)
+        temp = folder / ".digits.partial.keras"
+        model.save(temp)
+        temp.replace(source)
+    calibration = folder / "calibration.npz"
+    np.savez(calibration, x=x_train[:200])
+    test: Dataset = save_dataset({"x": x_test, "y": y_test}, [str(d) for d in range(10)], "digits (held out)", None)
+    samples = save_npy(folder / "samples.npy", x_test[:SAMPLES])
+    return Trained(
+        name="vision",
+        source=source,
+        calibration=calibration,
+        test=test,
+        samples=samples,
+        sample_labels=y_test[:SAMPLES].tolist(),
+        classes=[str(d) for d in range(10)],
+        notes=[
+            f"scikit-learn digits upsampled to {SIZE}x{SIZE}; trained on {len(x_train)} (+{settings['copies']}x "
+            f"augmented), tested on {len(x_test)} held-out images"
+        ],
+    )
+
+
+def ascii_digit(image: np.ndarray) -> list[str]:
+    """A 16x8 sketch of a digit for the terminal."""
+    small = image[..., 0].reshape(16, 2, 16, 2).mean(axis=(1, 3))
+    ramp = " .:-=+*#%@"
+    return ["".join(ramp[min(9, int(v * 10))] for v in row) for row in small[::2]]

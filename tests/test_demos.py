@@ -1,0 +1,30 @@
+"""The demos end to end in their quick setting: trained here, measured on the device, inputs recognized."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli import run, run_json
+
+
+def check_vision(report: dict) -> None:
+    modes = [v["mode"] for v in report["variants"]]
+    assert modes == ["float32", "dynamic", "int8"]
+    accuracy = {v["mode"]: v["accuracy"] for v in report["variants"]}
+    assert accuracy["float32"] >= 0.97
+    assert abs(accuracy["dynamic"] - accuracy["float32"]) <= 0.005
+    for variant in report["variants"]:
+        assert variant["latency_ms"]["p50"] > 0 and variant["size_bytes"] > 0
+    right = sum(s["predictions"]["dynamic"] == s["label"] for s in report["samples"])
+    assert len(report["samples"]) == 6 and right >= 5
+
+
+def test_vision_demo_on_local():
+    check_vision(run_json("demo", "vision", "--runs", 5))
+
+
+@pytest.mark.ssh
+def test_vision_demo_on_the_board(board):
+    result = run("demo", "vision", "--device", "board", "--inventory", board.inventory, "--runs", 5)
+    assert result.exit_code == 0, result.output
+    assert "edgedq demo vision on board" in result.stdout and "input 0: true" in result.stdout
