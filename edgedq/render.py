@@ -162,7 +162,7 @@ def bench_table(results: list[Any]) -> Table:
             f"{s.min:.3f}",
             f"{r.init_ms:.1f}",
             f"{r.first_inference_ms:.2f}",
-            f"{baseline[(r.threads, r.xnnpack)] / s.p50:.2f}x",
+            f"{baseline[(r.threads, r.xnnpack)] / s.p50:.3g}x",
             str(d["partitions"]),
             f"{d['delegated_nodes']}/{d['total_nodes']}",
             f"{r.memory_mb['peak_rss']:.1f} MB",

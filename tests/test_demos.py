@@ -28,3 +28,13 @@ def test_vision_demo_on_the_board(board):
     result = run("demo", "vision", "--device", "board", "--inventory", board.inventory, "--runs", 5)
     assert result.exit_code == 0, result.output
     assert "edgedq demo vision on board" in result.stdout and "input 0: true" in result.stdout
+
+
+def test_speech_demo_on_local():
+    report = run_json("demo", "speech", "--runs", 5)
+    accuracy = {v["mode"]: v["accuracy"] for v in report["variants"]}
+    assert accuracy["float32"] >= 0.85  # held-out voices; the quick setting tests 192 clips
+    assert abs(accuracy["dynamic"] - accuracy["float32"]) <= 0.02
+    assert any("SYNTHETIC" in note for note in report["notes"])
+    right = sum(s["predictions"]["dynamic"] == s["label"] for s in report["samples"])
+    assert len(report["samples"]) == 8 and right >= 6
