@@ -15,6 +15,11 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
+def _ratio(value: float) -> str:
+    """1.23x; small ratios (unrelated models side by side) keep two significant digits instead of showing 0.00x."""
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
@@ -162,7 +167,7 @@ def bench_table(results: list[Any]) -> Table:
             f"{s.min:.3f}",
             f"{r.init_ms:.1f}",
             f"{r.first_inference_ms:.2f}",
-            f"{baseline[(r.threads, r.xnnpack)] / s.p50:.3g}x",
+            _ratio(baseline[(r.threads, r.xnnpack)] / s.p50),
             str(d["partitions"]),
             f"{d['delegated_nodes']}/{d['total_nodes']}",
             f"{r.memory_mb['peak_rss']:.1f} MB",

@@ -81,3 +81,27 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "identity": edgedq.convert(identity, folder / "identity.tflite", ["float32"]).variant("float32").path,
         "flatten": edgedq.convert(flatten, folder / "flatten.tflite", ["float32"]).variant("float32").path,
     }
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """Mount small tmpfs folders for the test (a full disk, a read-only one); unmounted afterwards."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(name: str, options: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -89,17 +87,9 @@ def test_output_in_missing_folder(sources, tmp_path):
 
 
 @pytest.fixture
-def read_only_folder(tmp_path):
+def read_only_folder(tmpfs):
     """A real read-only filesystem (root ignores permission bits, not a ro mount)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    return tmpfs("ro", "ro,size=1m")
 
 
 def test_output_in_read_only_folder(sources, read_only_folder: Path):

@@ -134,42 +134,30 @@ def test_lock_makes_a_second_host_wait_and_frees_itself(board):
         other.close()
 
 
-def test_full_disk_on_the_board(board, tmp_path, converted):
-    small = tmp_path / "small-disk"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+def test_full_disk_on_the_board(board, tmpfs, converted):
+    small = tmpfs("small-disk", "size=64k")
+    board.write(workdir=str(small / "edgedq"))
+    model = converted["cnn"].variant("float32").path  # ~100 kB: more than the disk holds
+    result = run("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", "1")
+    assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
+    assert "MB free" in result.stderr and "bigger disk" in result.stderr
+    connection = connect(board.device(workdir=str(small / "edgedq")))  # past the free-space check, for real
     try:
-        board.write(workdir=str(small / "edgedq"))
-        model = converted["cnn"].variant("float32").path  # ~100 kB: more than the disk holds
-        result = run("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", "1")
-        assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
-        assert "MB free" in result.stderr and "bigger disk" in result.stderr
-        connection = connect(board.device(workdir=str(small / "edgedq")))  # past the free-space check, for real
-        try:
-            offer = connection.folder.offer(model, hashlib.sha256(model.read_bytes()).hexdigest(), 1)
-            offer.read_answer()
-            with pytest.raises(DeviceStorageError, match="No space left"):
-                offer.send(lambda _n: None)
-        finally:
-            connection.close()
-        assert board.files(small / "edgedq") == []
+        offer = connection.folder.offer(model, hashlib.sha256(model.read_bytes()).hexdigest(), 1)
+        offer.read_answer()
+        with pytest.raises(DeviceStorageError, match="No space left"):
+            offer.send(lambda _n: None)
     finally:
-        subprocess.run(["umount", str(small)], check=True)
+        connection.close()
+    assert board.files(small / "edgedq") == []
 
 
-def test_read_only_work_folder(board, tmp_path, converted):
-    frozen = tmp_path / "ro"
-    frozen.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(frozen)], check=True)
-    try:
-        board.write(workdir=str(frozen / "edgedq"))
-        result = run(
-            "bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory
-        )
-        assert result.exit_code == ExitCode.DEVICE_STORAGE
-        assert "Read-only file system" in result.stderr and "workdir" in result.stderr
-    finally:
-        subprocess.run(["umount", str(frozen)], check=True)
+def test_read_only_work_folder(board, tmpfs, converted):
+    frozen = tmpfs("ro", "ro,size=1m")
+    board.write(workdir=str(frozen / "edgedq"))
+    result = run("bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory)
+    assert result.exit_code == ExitCode.DEVICE_STORAGE
+    assert "Read-only file system" in result.stderr and "workdir" in result.stderr
 
 
 def test_no_python_on_the_board_says_setup(board, converted):
@@ -187,27 +175,27 @@ def test_no_runtime_on_the_board_says_setup(board, converted, tmp_path):
     assert result.exit_code == ExitCode.RUNTIME and "edgedq devices setup" in result.stderr
 
 
-def test_agent_crash_on_the_board_is_named(board, converted, tmp_path):
-    python = wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the board's agent
+def bench_with_fault(board, model, tmp_path, payload: str, timeout: float):
+    """One bench on the board whose agent gets ``payload`` injected after 1 s (see tests/faults.py)."""
+    python = wrapper_python(tmp_path, payload)
     device = board.device(python=str(python))
     connection = connect(device)
     try:
-        model = converted["kws"].variant("dynamic").path
-        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=60))
+        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=timeout))
     finally:
         connection.close()
+    return result, python
+
+
+def test_agent_crash_on_the_board_is_named(board, converted, tmp_path):
+    model = converted["kws"].variant("dynamic").path
+    result, _ = bench_with_fault(board, model, tmp_path, "ctypes.string_at(0)", 60)  # a real SIGSEGV
     assert "crashed (SIGSEGV)" in result.error["message"]
 
 
 def test_hung_agent_on_the_board_is_killed(board, converted, tmp_path):
-    python = wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")
-    device = board.device(python=str(python))
-    connection = connect(device)
-    try:
-        model = converted["kws"].variant("dynamic").path
-        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=3))
-    finally:
-        connection.close()
+    model = converted["kws"].variant("dynamic").path
+    result, python = bench_with_fault(board, model, tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)", 3)
     assert "sent nothing for 3 s" in result.error["message"]
     stopped = subprocess.run(["pgrep", "-f", str(python)], capture_output=True, text=True).stdout.split()
     assert stopped == []  # killed on the board, not left frozen

@@ -9,14 +9,7 @@ import click
 from edgedq import render
 from edgedq.bench import BenchOptions, ConfigResult, bench
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.cli.options import (
-    accept_option,
-    inventory_option,
-    lock_wait_option,
-    runs_option,
-    threads_option,
-    warmup_option,
-)
+from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
 from edgedq.cli.progress import DeviceProgress
 from edgedq.connect import connect
 from edgedq.convert import MODES, prepare_models
@@ -27,7 +20,6 @@ from edgedq.errors import EdgedqError, RunsFailed
 @cli.command("bench")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--device", "device_name", default="local", show_default=True, help="A device from the inventory.")
-@inventory_option
 @threads_option
 @runs_option
 @warmup_option
@@ -42,9 +34,8 @@ from edgedq.errors import EdgedqError, RunsFailed
     help="For TensorFlow sources: variants to convert and compare (default float32 + dynamic).",
 )
 @click.option("--inputs", type=click.Path(path_type=Path), help="Inputs (.npz) instead of generated ones.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds of silence before an agent counts as hung.")
-@accept_option
-@lock_wait_option
+@timeout_option(120.0)
+@board_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]}.')
 def bench_command(
     models: tuple[Path, ...],

@@ -9,14 +9,7 @@ import click
 from edgedq.bench import BenchOptions
 from edgedq.cli.app import cli, print_json, status_console
 from edgedq.cli.bench import raise_if_failed, show_results
-from edgedq.cli.options import (
-    accept_option,
-    inventory_option,
-    lock_wait_option,
-    runs_option,
-    threads_option,
-    warmup_option,
-)
+from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
 from edgedq.cli.progress import DeviceProgress
 from edgedq.convert import MODES, prepare_models
 from edgedq.deploy import deploy, variant_modes
@@ -40,10 +33,8 @@ def _names(value: str | None) -> list[str]:
 @threads_option
 @runs_option
 @warmup_option
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds of silence before an agent counts as hung.")
-@inventory_option
-@accept_option
-@lock_wait_option
+@timeout_option(120.0)
+@board_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"source", "models", "devices": [...]}.')
 def deploy_command(
     source: Path,

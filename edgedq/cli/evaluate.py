@@ -8,7 +8,7 @@ import click
 
 from edgedq import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.cli.options import accept_option, inventory_option, lock_wait_option
+from edgedq.cli.options import board_options, timeout_option
 from edgedq.cli.progress import DeviceProgress
 from edgedq.connect import connect
 from edgedq.devices import get_device
@@ -21,10 +21,8 @@ from edgedq.evaluate import evaluate
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="An .npz (x, y) or a folder per class.")
 @click.option("--reference", type=click.Path(path_type=Path), help="The float model to compare with.")
 @click.option("--threads", default=1, show_default=True)
-@click.option("--timeout", default=300.0, show_default=True, help="Seconds of silence before an agent counts as hung.")
-@inventory_option
-@accept_option
-@lock_wait_option
+@timeout_option(300.0)
+@board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report (accuracy, confusion, per class).")
 def eval_command(
     model: Path,

@@ -31,3 +31,14 @@ lock_wait_option = click.option(
 threads_option = click.option("--threads", callback=int_list, help="Thread counts, e.g. 1,2,4 (default: the device's).")
 runs_option = click.option("--runs", default=50, show_default=True, help="Counted runs (at least).")
 warmup_option = click.option("--warmup", default=1, show_default=True, help="Warm-up runs, not counted.")
+
+
+def timeout_option(default: float) -> click.Option:
+    return click.option(
+        "--timeout", default=default, show_default=True, help="Seconds of silence before an agent counts as hung."
+    )
+
+
+def board_options(command):  # type: ignore[no-untyped-def]
+    """--inventory, --accept-new-host and --lock-wait: every command that may talk to a board."""
+    return inventory_option(accept_option(lock_wait_option(command)))

@@ -7,7 +7,9 @@ the reference), and run each on a few real inputs to show what it recognized.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from edgedq.datasets import Dataset
 from edgedq.devices import Device
 from edgedq.errors import EdgedqError
 from edgedq.evaluate import evaluate, run_samples
+from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
 
 MODES = ["float32", "dynamic", "int8"]
 Events = Callable[[str, dict[str, Any]], None]
@@ -71,6 +74,38 @@ class DemoReport:
             "notes": self.notes,
             "emulated": self.emulated,
         }
+
+
+def demo_folder(demo: str, settings: dict[str, Any]) -> Path:
+    """Where a demo caches its data and model: named by the settings, so a change retrains."""
+    key = hashlib.sha256(json.dumps({"demo": demo, **settings}, sort_keys=True).encode()).hexdigest()[:12]
+    folder = fileio.edgedq_home() / "demos" / f"{demo}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def train_keras(
+    path: Path, build: Callable[[], Any], x: np.ndarray, y: np.ndarray, epochs: int, learning_rate: float
+) -> Path:
+    """Train a classifier (logits out) once and save it atomically at ``path``; later calls reuse it."""
+    if path.is_file():
+        return path
+    prepare_tensorflow_logging(verbose=False)
+    with capture_native_output():  # TensorFlow's start-up chatter
+        import keras
+
+    keras.utils.set_random_seed(0)
+    model = build()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
+    temp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(temp)
+    temp.replace(path)
+    return path
 
 
 def save_npy(path: Path, array: np.ndarray) -> Path:

@@ -12,9 +12,7 @@ training and on the device for evaluation.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import shutil
 import subprocess
 import wave
@@ -23,11 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from edgedq_agent import frontend
 
-from edgedq import fileio
 from edgedq.datasets import SAMPLE_RATE, save_dataset
-from edgedq.demos.runner import Trained, save_npy
+from edgedq.demos.runner import Trained, demo_folder, save_npy, train_keras
 from edgedq.errors import EdgedqError
-from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right"]
 CLASSES = ["silence", "unknown", *KEYWORDS]
@@ -134,11 +130,8 @@ def build_model(mean: float, std: float):
 
 
 def train(quick: bool = True) -> Trained:
-    prepare_tensorflow_logging(verbose=False)
     settings = SETTINGS["quick" if quick else "full"]
-    key = hashlib.sha256(json.dumps({"demo": "speech", "v": 2, **settings}).encode()).hexdigest()[:12]
-    folder = fileio.edgedq_home() / "demos" / f"speech-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = demo_folder("speech", {"v": 2, **settings})
     names = voices(settings["voices"])
     held_out = set(range(0, len(names), 4))  # every 4th voice: never heard in training
     cache = folder / "clips.npz"
@@ -149,22 +142,10 @@ def train(quick: bool = True) -> Trained:
         clips, labels, owners = stored["clips"], stored["labels"], stored["owners"]
     test = np.isin(owners, sorted(held_out))
     x_train = features(clips[~test])
-    source = folder / "kws.keras"
-    if not source.is_file():
-        with capture_native_output():
-            import keras
-
-        keras.utils.set_random_seed(0)
-        model = build_model(float(x_train.mean()), float(x_train.std()))
-        model.compile(
-            optimizer=keras.optimizers.Adam(3e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        model.fit(x_train, labels[~test], epochs=settings["epochs"], batch_size=64, verbose=0, shuffle=True)
-        temp = folder / ".kws.partial.keras"
-        model.save(temp)
-        temp.replace(source)
+    mean, std = float(x_train.mean()), float(x_train.std())
+    source = train_keras(
+        folder / "kws.keras", lambda: build_model(mean, std), x_train, labels[~test], settings["epochs"], 3e-3
+    )
     calibration = folder / "calibration.npz"
     np.savez(calibration, x=x_train[:: max(1, len(x_train) // 200)])
     test_set = save_dataset(

@@ -8,15 +8,10 @@ to 12 degrees).  The trained model is cached by its settings.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 
-from edgedq import fileio
 from edgedq.datasets import Dataset, save_dataset
-from edgedq.demos.runner import Trained, save_npy
-from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
+from edgedq.demos.runner import Trained, demo_folder, save_npy, train_keras
 
 SIZE = 32
 SAMPLES = 6
@@ -68,31 +63,13 @@ def build_model():
 def train(quick: bool = True) -> Trained:
     from sklearn.model_selection import train_test_split
 
-    prepare_tensorflow_logging(verbose=False)
     settings = SETTINGS["quick" if quick else "full"]
-    key = hashlib.sha256(json.dumps({"demo": "vision", "v": 2, **settings}).encode()).hexdigest()[:12]
-    folder = fileio.edgedq_home() / "demos" / f"vision-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = demo_folder("vision", {"v": 2, **settings})
     images, labels = load_digits()
     x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.25, stratify=labels, random_state=0)
-    source = folder / "digits.keras"
-    if not source.is_file():
-        with capture_native_output():  # TensorFlow's start-up chatter
-            import keras
-
-        keras.utils.set_random_seed(0)
-        model = build_model()
-        model.compile(
-            optimizer=keras.optimizers.Adam(2e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        x_aug = np.concatenate([x_train, augment(x_train, settings["copies"])])
-        y_aug = np.concatenate([y_train] * (1 + settings["copies"]))
-        model.fit(x_aug, y_aug, epochs=settings["epochs"], batch_size=64, verbose=0, shuffle=True)
-        temp = folder / ".digits.partial.keras"
-        model.save(temp)
-        temp.replace(source)
+    x_aug = np.concatenate([x_train, augment(x_train, settings["copies"])])
+    y_aug = np.concatenate([y_train] * (1 + settings["copies"]))
+    source = train_keras(folder / "digits.keras", build_model, x_aug, y_aug, settings["epochs"], 2e-3)
     calibration = folder / "calibration.npz"
     np.savez(calibration, x=x_train[:200])
     test: Dataset = save_dataset({"x": x_test, "y": y_test}, [str(d) for d in range(10)], "digits (held out)", None)
