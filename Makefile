@@ -53,11 +53,13 @@ apt:
 test: setup
 	$(VENV)/bin/pytest -q
 
-# The emulated aarch64 board (tools/arm_board.sh): built once (the rootfs is cached as a tarball), then started.
-FLAVOUR ?= bookworm
+# The emulated aarch64 boards (tools/arm_board.sh): built once (each rootfs is cached as a tarball), then started.
+# bookworm: Python 3.11, also tflite-runtime; trixie: Python 3.13.
+ARM_FLAVOURS ?= bookworm trixie
 arm-board:
-	FLAVOUR=$(FLAVOUR) tools/arm_board.sh build
-	FLAVOUR=$(FLAVOUR) tools/arm_board.sh start
+	for flavour in $(ARM_FLAVOURS); do \
+	  FLAVOUR=$$flavour tools/arm_board.sh build && FLAVOUR=$$flavour tools/arm_board.sh start >/dev/null || exit 1; \
+	done
 
 arm-board-clean:
 	tools/arm_board.sh clean
