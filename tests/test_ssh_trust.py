@@ -102,6 +102,12 @@ def test_wrong_key_fails_authentication(board, tmp_path):
     assert "authentication failed" in result.stderr and "ssh-copy-id" in result.stderr
 
 
+def test_missing_identity_file_is_named(board, tmp_path):
+    board.write(identity_file=str(tmp_path / "no-such-key"))
+    result = check(board)
+    assert result.exit_code == ExitCode.DEVICE and "no-such-key does not exist" in result.stderr
+
+
 def test_dns_failure(board):
     board.write(host="no-such-board.invalid")
     result = check(board)

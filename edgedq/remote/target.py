@@ -86,5 +86,10 @@ def resolve_target(device: Device) -> SSHTarget:
     """The device's SSH target; an inventory field overrides what ssh_config says for the same alias."""
     if device.is_local or not device.host:
         raise DeviceError(f"{device.name} is not an SSH device")
+    if device.identity_file and not Path(device.identity_file).expanduser().is_file():
+        raise DeviceError(
+            f"{device.name}: identity_file {device.identity_file} does not exist",
+            hint="fix identity_file in the inventory, or remove it to use ssh-agent and ~/.ssh/id_* keys",
+        )
     overrides = {"port": device.port, "user": device.user, "identity_file": device.identity_file}
     return _hop(device.host, _load_ssh_config(), (), float(device.connect_timeout), overrides)
