@@ -18,6 +18,7 @@ from edgedq.local_link import LocalConnection
 
 ALTERNATIONS = 3
 RUNS = 50
+OFFICIAL_RESOLUTION_MS = 0.01  # benchmark_litert_model rounds every figure it reports to 0.01 ms
 
 
 def official_median(python: str, model: Path, threads: int) -> float:
@@ -67,14 +68,16 @@ def versus_official(models: dict[str, Path]) -> Table:
                 ours.append(edgedq_median(python, model, threads))
                 theirs.append(official_median(python, model, threads))
             a, b = float(np.median(ours)), float(np.median(theirs))
-            table.add_row(
-                name,
-                str(threads),
-                f"{a:.3f}",
-                f"{b:.3f}",
-                f"{a / b:.3f}",
-                "met" if abs(a / b - 1) <= 0.05 else "NOT met",
-            )
+            # Within 5 %, or within the official figure's rounding when 5 % is finer than that (sub-ms models).
+            tolerance = max(0.05 * b, OFFICIAL_RESOLUTION_MS / 2)
+            verdict = "met" if abs(a - b) <= tolerance else "NOT met"
+            if verdict == "met" and abs(a - b) > 0.05 * b:
+                verdict = "met (within the 0.01 ms rounding)"
+            table.add_row(name, str(threads), f"{a:.3f}", f"{b:.3f}", f"{a / b:.3f}", verdict)
+    table.caption = (
+        "the official tool reports medians rounded to 0.01 ms, so for sub-millisecond models a 5 % target is "
+        "finer than its resolution; such rows are judged within half a rounding step"
+    )
     return table
 
 
