@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,28 +102,27 @@ def setup(
     """Make WORKDIR/venv with numpy + ai-edge-litert, then check it with a hello from that venv's Python."""
     if device.is_local:
         raise DeviceError("the local device is set up by 'make setup' (.venv-device)")
-    probe = Device(**{**device.__dict__, "python": base_python})
-    facts = hello(probe, accept_new_host).facts
+    facts = hello(replace(device, python=base_python), accept_new_host).facts
     requirements = ["numpy", litert_requirement()]
     wheels = download_wheels(facts, requirements, notice) if offline else []
     connection = connect(device, accept_new_host)
     try:
         with connection.exclusive(600, notice):
-            venv = VENV  # relative paths: every command runs inside the work folder
-            pip = [f"{venv}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+            # relative paths: every command runs inside the work folder
+            pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
             if wheels:
                 notice(f"pushing {len(wheels)} wheels")
                 pushed = connection.push(wheels)
                 links = sorted({remote.rsplit("/", 1)[0] for remote in pushed.remote.values()})
                 pip += ["--no-index", *[arg for link in links for arg in ("--find-links", link)]]
-            notice(f"creating {device.workdir}/{venv}")
-            _remote(connection, [base_python, "-m", "venv", venv], "creating the venv")
+            notice(f"creating {device.workdir}/{VENV}")
+            _remote(connection, [base_python, "-m", "venv", VENV], "creating the venv")
             notice("installing " + " ".join(requirements) + (" (offline)" if wheels else " with the board's pip"))
             _remote(connection, [*pip, *requirements], "pip install", timeout=1800)
     finally:
         connection.close()
     python = f"{device.workdir.rstrip('/')}/{VENV}/bin/python"
-    return hello(Device(**{**device.__dict__, "python": python}), accept_new_host)
+    return hello(replace(device, python=python), accept_new_host)
 
 
 def _remote(connection: Any, argv: list[str], doing: str, timeout: float = 300) -> None:
