@@ -115,6 +115,14 @@ def save_npy(path: Path, array: np.ndarray) -> Path:
     return path
 
 
+def save_npz(path: Path, **arrays: np.ndarray) -> Path:
+    """Atomically: an interrupted demo must not leave a half-written cache that the next run trusts."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    fileio.atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
 def run_demo(trained: Trained, device: Device, runs: int, notify: Events) -> DemoReport:
     notify("stage", {"text": "converting to float32, dynamic and int8"})
     out = fileio.edgedq_home() / "demos" / trained.name / f"{trained.name}.tflite"

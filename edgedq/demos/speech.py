@@ -22,7 +22,7 @@ import numpy as np
 from edgedq_agent import frontend
 
 from edgedq.datasets import SAMPLE_RATE, save_dataset
-from edgedq.demos.runner import Trained, demo_folder, save_npy, train_keras
+from edgedq.demos.runner import Trained, demo_folder, save_npy, save_npz, train_keras
 from edgedq.errors import EdgedqError
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right"]
@@ -137,7 +137,7 @@ def train(quick: bool = True) -> Trained:
     cache = folder / "clips.npz"
     if not cache.is_file():
         clips, labels, owners = make_clips(names, settings["styles"], seed=0)
-        np.savez(cache, clips=clips, labels=labels, owners=owners)
+        save_npz(cache, clips=clips, labels=labels, owners=owners)
     with np.load(cache) as stored:
         clips, labels, owners = stored["clips"], stored["labels"], stored["owners"]
     test = np.isin(owners, sorted(held_out))
@@ -147,7 +147,7 @@ def train(quick: bool = True) -> Trained:
         folder / "kws.keras", lambda: build_model(mean, std), x_train, labels[~test], settings["epochs"], 3e-3
     )
     calibration = folder / "calibration.npz"
-    np.savez(calibration, x=x_train[:: max(1, len(x_train) // 200)])
+    save_npz(calibration, x=x_train[:: max(1, len(x_train) // 200)])
     test_set = save_dataset(
         {"x": clips[test], "y": labels[test]}, CLASSES, "espeak-ng speech (held-out voices)", {"kind": "logmel"}
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgedq.datasets import Dataset, save_dataset
-from edgedq.demos.runner import Trained, demo_folder, save_npy, train_keras
+from edgedq.demos.runner import Trained, demo_folder, save_npy, save_npz, train_keras
 
 SIZE = 32
 SAMPLES = 6
@@ -71,7 +71,7 @@ def train(quick: bool = True) -> Trained:
     y_aug = np.concatenate([y_train] * (1 + settings["copies"]))
     source = train_keras(folder / "digits.keras", build_model, x_aug, y_aug, settings["epochs"], 2e-3)
     calibration = folder / "calibration.npz"
-    np.savez(calibration, x=x_train[:200])
+    save_npz(calibration, x=x_train[:200])
     test: Dataset = save_dataset({"x": x_test, "y": y_test}, [str(d) for d in range(10)], "digits (held out)", None)
     samples = save_npy(folder / "samples.npy", x_test[:SAMPLES])
     return Trained(
