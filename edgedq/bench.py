@@ -6,14 +6,13 @@ here, so every device is judged by the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgedq.agent_build import build_agent
 from edgedq.agent_client import one_request
-from edgedq.connection import Connection
+from edgedq.connection import Connection, Events, held_with
 from edgedq.devices import Device
 from edgedq.errors import BadInput, EdgedqError
 from edgedq.sources import sha256_file
@@ -21,7 +20,6 @@ from edgedq.stats import LatencyStats
 
 HOT_C = 80.0  # a Raspberry Pi starts to throttle around 80-85 C
 WIDE_SPREAD = 0.25  # p90 more than 25 % above the median: too noisy to trust a small difference
-Events = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -126,14 +124,12 @@ def bench(
 ) -> list[ConfigResult]:
     """Hold the device, push what it lacks, run every configuration; a failed one is reported and the rest run."""
     notify = on_event or (lambda _kind, _data: None)
-    for path in [*models, *([options.inputs] if options.inputs else [])]:
+    data = [*models, *([options.inputs] if options.inputs else [])]
+    for path in data:
         if not Path(path).is_file():
             raise BadInput(f"{path}: no such file")
     agent = build_agent()
-    with connection.exclusive(options.lock_wait, lambda message: notify("wait", {"message": message})):
-        files = [agent.path, *models, *([options.inputs] if options.inputs else [])]
-        pushed = connection.push(files, lambda sent, total: notify("upload", {"sent": sent, "total": total}))
-        notify("pushed", {"report": pushed})
+    with held_with(connection, [agent.path, *data], options.lock_wait, notify) as pushed:
         return _run_all(models, device, connection, agent.path, pushed.remote, options, notify)
 
 

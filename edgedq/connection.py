@@ -6,16 +6,17 @@ so bench, deploy and eval never ask which kind of device they talk to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from edgedq.agent_client import AgentLink
 
 UploadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
 WaitNotice = Callable[[str], None]
+Events = Callable[[str, dict[str, Any]], None]  # ("wait" | "upload" | "pushed" | ..., data)
 
 
 @dataclass
@@ -34,3 +35,12 @@ class Connection(Protocol):
     def start_agent(self, agent: Path) -> AgentLink: ...
     def exclusive(self, wait_s: float, on_wait: WaitNotice | None = None) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
+
+
+@contextmanager
+def held_with(connection: Connection, files: list[Path], lock_wait: float, notify: Events) -> Iterator[PushReport]:
+    """Hold the device and make ``files`` present on it, telling ``notify`` about waiting and uploading."""
+    with connection.exclusive(lock_wait, lambda message: notify("wait", {"message": message})):
+        pushed = connection.push(files, lambda sent, total: notify("upload", {"sent": sent, "total": total}))
+        notify("pushed", {"report": pushed})
+        yield pushed

@@ -7,7 +7,6 @@ recall, and, given a reference (the float model), the agreement between the two.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,11 @@ import numpy as np
 
 from edgedq.agent_build import build_agent
 from edgedq.agent_client import one_request
-from edgedq.connection import Connection
+from edgedq.connection import Connection, Events, held_with
 from edgedq.datasets import Dataset, load_dataset
 from edgedq.describe import describe_model
 from edgedq.devices import Device
 from edgedq.errors import BadInput
-
-Events = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -111,11 +108,7 @@ def evaluate(
     shape = describe_model(models[0].read_bytes(), str(models[0])).inputs[0].shape
     dataset = data if isinstance(data, Dataset) else load_dataset(Path(data), shape)
     agent = build_agent()
-    with connection.exclusive(lock_wait, lambda message: notify("wait", {"message": message})):
-        pushed = connection.push(
-            [agent.path, *models, dataset.x], lambda sent, total: notify("upload", {"sent": sent, "total": total})
-        )
-        notify("pushed", {"report": pushed})
+    with held_with(connection, [agent.path, *models, dataset.x], lock_wait, notify) as pushed:
         scores = []
         for path in models:
             label = f"eval {path.name}"
@@ -159,8 +152,7 @@ def run_samples(
 ) -> dict[str, Any]:
     """Full outputs of ``model`` for the first ``count`` samples of ``x`` (an .npy), computed on the device."""
     agent = build_agent()
-    with connection.exclusive(lock_wait):
-        pushed = connection.push([agent.path, Path(model), Path(x)])
+    with held_with(connection, [agent.path, Path(model), Path(x)], lock_wait, lambda _kind, _data: None) as pushed:
         _hello, reply = one_request(
             connection.start_agent(agent.path),
             device.name,

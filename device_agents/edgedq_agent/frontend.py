@@ -11,6 +11,7 @@ Defaults: 30 ms Hann windows every 20 ms, a 512-point FFT, 40 mel bands from
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Mapping
 
 import numpy as np
@@ -34,6 +35,7 @@ def _mel_to_hz(mel):
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
+@functools.lru_cache(maxsize=8)  # the same bank for every chunk of an eval
 def mel_filterbank(sample_rate: int, fft: int, mels: int, low_hz: float, high_hz: float) -> np.ndarray:
     """Triangular filters, (fft // 2 + 1, mels), float32."""
     edges = _mel_to_hz(np.linspace(_hz_to_mel(low_hz), _hz_to_mel(high_hz), mels + 2))

@@ -20,6 +20,7 @@ import numpy as np
 from edgedq import fileio
 from edgedq.bench import BenchOptions, bench
 from edgedq.connect import connect
+from edgedq.connection import Events
 from edgedq.convert import convert
 from edgedq.datasets import Dataset
 from edgedq.devices import Device
@@ -28,7 +29,6 @@ from edgedq.evaluate import evaluate, run_samples
 from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
 
 MODES = ["float32", "dynamic", "int8"]
-Events = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
