@@ -33,7 +33,7 @@ def _archive() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         entries = [("__main__.py", _MAIN)]
-        for source in sorted(package.glob("*.py")):
+        for source in sorted([*package.glob("*.py"), *package.glob("*.tflite")]):
             entries.append((f"edgedq_agent/{source.name}", source.read_bytes()))
         for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)

@@ -52,6 +52,7 @@ class ConfigResult:
     device_facts: dict[str, Any] = field(default_factory=dict)
     thermal: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
+    runtime_load_ms: float | None = None  # importing the runtime in the fresh agent process: a cold-start cost
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
@@ -71,7 +72,7 @@ def _mb(kb: int | None) -> float | None:
 
 def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) -> None:
     result.device_facts = hello["facts"]
-    result.runtime = reply["runtime"]
+    result.runtime, result.runtime_load_ms = reply["runtime"], reply.get("runtime_load_ms")
     result.samples_ms = reply["samples_ms"]
     result.latency_ms = LatencyStats.from_samples(reply["samples_ms"])
     result.init_ms, result.first_inference_ms = reply["init_ms"], reply["first_inference_ms"]

@@ -21,7 +21,7 @@ from edgedq.agent_build import build_agent
 from edgedq.agent_client import AgentSession
 from edgedq.connect import connect
 from edgedq.devices import Device
-from edgedq.errors import DeviceError, RuntimeMissing
+from edgedq.errors import DeviceError, EdgedqError, RuntimeMissing
 
 VENV = "venv"
 Notice = Callable[[str], None]
@@ -33,10 +33,11 @@ class DeviceCheck:
     facts: dict[str, Any] = field(default_factory=dict)
     runtime_error: dict[str, Any] | None = None
     python: str = ""
+    probe: dict[str, Any] | None = None  # the agent's probe: the runtime loaded and ran a tiny model
 
     @property
     def ready(self) -> bool:
-        return self.runtime_error is None and bool(self.facts.get("runtime"))
+        return self.runtime_error is None and self.probe is not None
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "ready": self.ready}
@@ -48,22 +49,30 @@ def litert_requirement() -> str:
 
 
 def hello(device: Device, accept_new_host: bool = False, timeout: float = 60.0) -> DeviceCheck:
-    """Connect, push the agent if needed, and read its hello facts (no lock: nothing is run)."""
+    """Connect, push the agent if needed, read its hello facts, and probe the runtime (no lock: no user model runs)."""
     connection = connect(device, accept_new_host)
     try:
         with AgentSession(connection.start_agent(build_agent().path), device.name, timeout) as session:
             message = session.start()
+            check = DeviceCheck(device.name, message["facts"], message.get("runtime_error"), device.python or "python3")
+            if check.runtime_error is None:
+                try:
+                    check.probe = session.request("probe", {})
+                except EdgedqError as error:  # named, but it does not load or run: not ready, and say why
+                    message = str(error).removeprefix(f"{device.name}: ")
+                    check.runtime_error = {"code": error.code, "message": message, "hint": error.hint}
     finally:
         connection.close()
-    return DeviceCheck(device.name, message["facts"], message.get("runtime_error"), device.python or "python3")
+    return check
 
 
-def remedy(check: DeviceCheck) -> str | None:
+def remedy(check: DeviceCheck, device: Device) -> str | None:
     if check.ready:
         return None
     error = check.runtime_error or {}
+    setup_command = "make setup (it builds .venv-device)" if device.is_local else f"edgedq devices setup {device.name}"
     hint = error.get("hint") or ""
-    return f"{hint}; or run: edgedq devices setup {check.device}" if hint else f"edgedq devices setup {check.device}"
+    return f"{hint}; or run: {setup_command}" if hint else setup_command
 
 
 def wheel_platforms(facts: dict[str, Any]) -> list[str]:

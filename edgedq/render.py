@@ -206,7 +206,7 @@ def check_table(check: Any) -> Table:
         "os": f"{facts.get('os')} (kernel {facts.get('kernel')}, {facts.get('libc')})",
         "python": f"{facts.get('python')} ({facts.get('python_executable')})",
         "numpy": facts.get("numpy") or "missing",
-        "runtime": f"{runtime['name']} {runtime['version']}" if runtime else "[red]none[/]",
+        "runtime": _runtime_cell(runtime, check.probe),
         "governor": f"{thermal.get('governor') or '-'} @ {thermal['cpu_mhz']:.0f} MHz"
         if thermal.get("cpu_mhz")
         else thermal.get("governor"),
@@ -217,6 +217,18 @@ def check_table(check: Any) -> Table:
     for key, value in rows.items():
         table.add_row(key, "-" if value is None else str(value))
     return table
+
+
+def _runtime_cell(runtime: dict[str, Any], probe: dict[str, Any] | None) -> str:
+    if not runtime:
+        return "[red]none[/]"
+    if probe is None:
+        return f"{runtime['name']} {runtime['version']} [red](does not load or run)[/]"
+    loaded = probe["runtime"]
+    return (
+        f"{loaded['name']} {loaded['version']}: loaded in {probe['runtime_load_ms']:.0f} ms, "
+        f"ran a probe model in {probe['probe_ms']:.1f} ms"
+    )
 
 
 def _pct(value: float | None) -> str:

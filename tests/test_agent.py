@@ -80,6 +80,22 @@ def test_hello_facts_on_this_machine(agent):
     assert set(facts["thermal"]) >= {"temperature_c", "governor", "cpu_mhz", "throttled_now"}
 
 
+def _mapped(pid: int, library: str) -> bool:
+    return library in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_hello_names_the_runtime_and_probe_loads_and_runs_it(agent):
+    """Hello stays light (the native interpreter is not mapped yet); probe loads it and runs the shipped model."""
+    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 30) as session:
+        pid = session.start()["facts"]["pid"]
+        assert not _mapped(pid, "interpreter_wrapper")
+        probe = session.request("probe", {})
+        assert _mapped(pid, "interpreter_wrapper")
+    assert probe["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    assert probe["runtime_load_ms"] > 0 and probe["probe_ms"] > 0
+    assert probe["delegation"]["partitions"] == 1
+
+
 def test_protocol_round_trip(agent, converted):
     model = converted["cnn"].variant("dynamic").path
     with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 60) as session:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from edgedq.errors import ExitCode
-from tests.cli import run
+from tests.cli import run, run_json
+from tests.sshd import DEVICE_PYTHON
 
 RESULT_KEYS = {
     "model",
@@ -106,3 +107,31 @@ def test_inventory_errors_name_the_field(tmp_path):
     inventory.write_text("devices:\n  pi4:\n    host: h\n    port: '22'\n")
     result = run("devices", "list", "--inventory", str(inventory))
     assert result.exit_code == ExitCode.DEVICE and "'port' must be int" in result.stderr
+
+
+def test_devices_check_local_loads_and_runs_the_runtime():
+    check = run_json("devices", "check", "local")
+    assert check["ready"] and check["runtime_error"] is None
+    assert check["probe"]["runtime"] == check["facts"]["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    assert check["probe"]["probe_ms"] > 0
+
+
+def test_devices_check_says_a_runtime_that_does_not_load_is_not_ready(tmp_path, monkeypatch):
+    """A broken install made for real on disk: ai_edge_litert is there, its native interpreter cannot load.
+
+    (A wheel for a newer glibc fails this way on an old board; such a board is not at hand, so the
+    package's import error is written here.)
+    """
+    package = tmp_path / "site" / "ai_edge_litert"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('__version__ = "2.3.0"\n')
+    (package / "interpreter.py").write_text('raise ImportError("libLiteRt.so: cannot open shared object file")\n')
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={tmp_path / "site"} exec {DEVICE_PYTHON} "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setenv("EDGEDQ_LOCAL_PYTHON", str(python))
+    result = run("devices", "check", "local")
+    assert result.exit_code == ExitCode.RUNTIME, result.output
+    assert "NOT ready" in result.output and "does not load or run" in result.output
+    assert "libLiteRt.so: cannot open shared object file" in result.stderr
+    assert "pip install numpy ai-edge-litert" in result.stderr and "make setup" in result.stderr

@@ -3,5 +3,5 @@
 Standard library, numpy and a TFLite runtime only; Python 3.9 or newer.
 """
 
-AGENT_VERSION = "0.2.0"
-PROTOCOL_VERSION = 1
+AGENT_VERSION = "0.3.0"
+PROTOCOL_VERSION = 2

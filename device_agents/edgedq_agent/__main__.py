@@ -8,9 +8,9 @@ import traceback
 
 from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
 from edgedq_agent.protocol import emit, log
-from edgedq_agent.runtime import AgentFailure, find_runtime
+from edgedq_agent.runtime import AgentFailure, find_runtime, locate_runtime
 
-HANDLED = ("bench", "eval", "run")
+HANDLED = ("bench", "eval", "run", "probe")
 
 
 def _handler(kind):
@@ -19,6 +19,10 @@ def _handler(kind):
         from edgedq_agent.bench import run_bench
 
         return run_bench
+    if kind == "probe":
+        from edgedq_agent.probe import run_probe
+
+        return run_probe
     from edgedq_agent.evaluate import run_eval, run_samples
 
     return {"eval": run_eval, "run": run_samples}[kind]
@@ -28,12 +32,13 @@ def main() -> int:
     preferred = None
     if len(sys.argv) > 2 and sys.argv[1] == "--runtime":
         preferred = sys.argv[2]
-    runtime, runtime_error = None, None
+    located, runtime_error = None, None
     try:
-        runtime = find_runtime(preferred)
+        located = locate_runtime(preferred)
     except AgentFailure as failure:
         runtime_error = failure.as_dict()
-    emit("hello", agent_version=AGENT_VERSION, facts=system.facts(runtime), runtime_error=runtime_error)
+    emit("hello", agent_version=AGENT_VERSION, facts=system.facts(located), runtime_error=runtime_error)
+    runtime = None  # loaded by the first request that needs it, before that request's own clocks start
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -54,10 +59,11 @@ def main() -> int:
         if request.get("type") not in HANDLED:
             emit("error", id=request_id, code="unknown_request", message="unknown request %r" % request.get("type"))
             continue
-        if runtime is None:
+        if runtime_error:
             emit("error", id=request_id, **runtime_error)
             continue
         try:
+            runtime = runtime or find_runtime(preferred)
             emit("result", id=request_id, **_handler(request["type"])(runtime, request))
         except AgentFailure as failure:
             emit("error", id=request_id, **failure.as_dict())

@@ -74,7 +74,8 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
         for v in [interpreter.get_tensor(d["index"])]
     }
     return {
-        "runtime": {"name": runtime.name, "version": runtime.version},
+        "runtime": runtime.describe(),
+        "runtime_load_ms": runtime.load_ms,
         "threads": threads,
         "xnnpack": xnnpack,
         "init_ms": init_ms,

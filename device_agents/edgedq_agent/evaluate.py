@@ -85,7 +85,7 @@ def run_eval(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
             emit("progress", phase="eval", done=len(predictions), target=len(data))
             next_report = time.perf_counter() + PROGRESS_EVERY_S
     return {
-        "runtime": {"name": runtime.name, "version": runtime.version},
+        "runtime": runtime.describe(),
         "count": len(predictions),
         "classes": int(np.prod(model.outputs[0]["shape"][1:])),
         "predictions": predictions,
@@ -106,7 +106,7 @@ def run_samples(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
             {"latency_ms": (time.perf_counter() - started) * 1e3, "outputs": [o.reshape(-1).tolist() for o in outputs]}
         )
     return {
-        "runtime": {"name": runtime.name, "version": runtime.version},
+        "runtime": runtime.describe(),
         "output_names": [d["name"] for d in model.outputs],
         "output_shapes": [list(d["shape"]) for d in model.outputs],
         "samples": results,

@@ -7,9 +7,11 @@ understands and a remedy, instead of a traceback from deep inside a wheel.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
-from typing import Any, NamedTuple, Optional
+import time
+from typing import Any, NamedTuple, Optional, Union
 
 RUNTIME_ORDER = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _INTERPRETER_MODULES = {
@@ -39,11 +41,24 @@ class Runtime(NamedTuple):
     name: str
     version: str
     module: Any  # the module that holds Interpreter and OpResolverType
+    load_ms: float  # importing it: the native library is loaded here, once per agent process
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version}
 
 
 def _distribution_version(name: str) -> str:
-    """The package's own ``__version__``; importlib.metadata (about 4 MB of RSS) only as a fallback."""
+    """The package's own ``__version__``; importlib.metadata (about 4 MB of RSS) only as a fallback.
+
+    ai_edge_litert and tflite_runtime keep ``__version__`` in a light ``__init__`` that does not load
+    the native interpreter; tensorflow's ``__init__`` is heavy, so it is never imported for this.
+    """
     version = getattr(sys.modules.get(name), "__version__", None)
+    if version is None and name != "tensorflow":
+        try:
+            version = getattr(importlib.import_module(name), "__version__", None)
+        except Exception:
+            version = None
     if version:
         return str(version)
     try:
@@ -54,14 +69,43 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
+def _candidates(preferred: Optional[str]) -> tuple:
+    if preferred and preferred not in _INTERPRETER_MODULES:
+        raise AgentFailure("unknown_runtime", "unknown runtime %r; known: %s" % (preferred, ", ".join(RUNTIME_ORDER)))
+    return (preferred,) if preferred else RUNTIME_ORDER
+
+
+def locate_runtime(preferred: Optional[str] = None) -> dict:
+    """The runtime ``find_runtime`` would pick, named without loading its native library (hello stays light).
+
+    An install that is present but broken (a wheel for another glibc, say) shows up when it is
+    loaded, by the first request or by ``probe``, as a structured error.
+    """
+    names = _candidates(preferred)
+    if importlib.util.find_spec("numpy") is None:
+        raise AgentFailure("runtime_missing", "numpy is not installed (every TFLite runtime needs it)", _INSTALL_HINT)
+    problems = []
+    for name in names:
+        if importlib.util.find_spec(name) is None:
+            continue
+        mismatch = _numpy_mismatch(name)
+        if mismatch:
+            problems.append(mismatch)
+            continue
+        return {"name": name, "version": _distribution_version(name)}
+    if problems:
+        raise AgentFailure("runtime_numpy_mismatch", "; ".join(problems), _NUMPY_HINT)
+    detail = "none of %s is installed" % ", ".join(names)
+    raise AgentFailure("runtime_missing", "no usable TFLite runtime: " + detail, _INSTALL_HINT)
+
+
 def find_runtime(preferred: Optional[str] = None) -> Runtime:
-    """The first usable runtime in ``RUNTIME_ORDER`` (or the one asked for), skipping known-bad installs."""
-    names = (preferred,) if preferred else RUNTIME_ORDER
+    """The first usable runtime in ``RUNTIME_ORDER`` (or the one asked for), loaded, skipping known-bad installs."""
+    names = _candidates(preferred)
     problems = []
     numpy_mismatch = False
     for name in names:
-        if name not in _INTERPRETER_MODULES:
-            raise AgentFailure("unknown_runtime", "unknown runtime %r; known: %s" % (name, ", ".join(RUNTIME_ORDER)))
+        started = time.perf_counter()
         try:
             module = importlib.import_module(_INTERPRETER_MODULES[name])
         except ImportError as exc:
@@ -76,7 +120,7 @@ def find_runtime(preferred: Optional[str] = None) -> Runtime:
             problems.append(mismatch)
             numpy_mismatch = True
             continue
-        return Runtime(name, _distribution_version(name), module)
+        return Runtime(name, _distribution_version(name), module, (time.perf_counter() - started) * 1e3)
     if numpy_mismatch:
         raise AgentFailure("runtime_numpy_mismatch", "; ".join(problems), _NUMPY_HINT)
     detail = "; ".join(problems) if problems else "none of %s is installed" % ", ".join(names)
@@ -85,9 +129,11 @@ def find_runtime(preferred: Optional[str] = None) -> Runtime:
 
 def _numpy_mismatch(runtime_name: str) -> Optional[str]:
     """tflite-runtime (2.14 is the last release) is built against numpy 1.x and cannot run with numpy 2."""
+    if runtime_name != "tflite_runtime":
+        return None
     import numpy
 
-    if runtime_name == "tflite_runtime" and int(numpy.__version__.split(".")[0]) >= 2:
+    if int(numpy.__version__.split(".")[0]) >= 2:
         return "tflite-runtime %s was built for numpy 1.x but numpy %s is installed" % (
             _distribution_version(runtime_name),
             numpy.__version__,
@@ -95,10 +141,11 @@ def _numpy_mismatch(runtime_name: str) -> Optional[str]:
     return None
 
 
-def make_interpreter(runtime: Runtime, model_path: str, threads: int, xnnpack: bool) -> Any:
-    """Build and allocate an interpreter; XNNPACK off means no default delegates at all."""
+def make_interpreter(runtime: Runtime, model: Union[str, bytes], threads: int, xnnpack: bool) -> Any:
+    """Build and allocate an interpreter from a path or the model's bytes; XNNPACK off means no default delegates."""
     module = runtime.module
-    kwargs = {"model_path": model_path, "num_threads": threads}
+    source = "model_content" if isinstance(model, bytes) else "model_path"
+    kwargs = {source: model, "num_threads": threads}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:

@@ -144,7 +144,7 @@ def os_name() -> str:
     return platform.platform()
 
 
-def facts(runtime: Any) -> Dict[str, Any]:
+def facts(runtime: Optional[Dict[str, str]]) -> Dict[str, Any]:
     """The hello: what the host needs to know to trust and label the numbers."""
     return {
         "arch": platform.machine(),
@@ -158,7 +158,7 @@ def facts(runtime: Any) -> Dict[str, Any]:
         "libc": " ".join(platform.libc_ver()).strip() or None,
         "python_executable": sys.executable,
         "numpy": _numpy_version(),
-        "runtime": None if runtime is None else {"name": runtime.name, "version": runtime.version},
+        "runtime": runtime,
         "emulated": emulation(),
         "hostname": platform.node(),
         "pid": os.getpid(),

@@ -83,7 +83,7 @@ def devices_check(name: str, inventory: Path | None, accept_new_host: bool, as_j
     device = get_device(name, inventory)
     with status_console().status(f"{name}: connecting"):
         check = provision.hello(device, accept_new_host)
-    remedy = provision.remedy(check)
+    remedy = provision.remedy(check, device)
     if as_json:
         print_json({**check.as_dict(), "remedy": remedy})
     else:
