@@ -199,3 +199,14 @@ def test_hung_agent_on_the_board_is_killed(board, converted, tmp_path):
     assert "sent nothing for 3 s" in result.error["message"]
     stopped = subprocess.run(["pgrep", "-f", str(python)], capture_output=True, text=True).stdout.split()
     assert stopped == []  # killed on the board, not left frozen
+
+
+def test_a_remote_command_that_floods_stderr_does_not_stall(board):
+    """4 MB on stderr before any stdout: more than SSH's channel window, so both streams must be read as they come."""
+    connection = connect(board.device())
+    try:
+        flood = "head -c 4000000 /dev/zero | tr '\\0' e >&2; echo out"
+        done = connection.session.run(["sh", "-c", flood], timeout=20)
+    finally:
+        connection.close()
+    assert done.status == 0 and done.stdout == "out\n" and len(done.stderr) == 4_000_000

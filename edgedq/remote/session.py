@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import select
 import shlex
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,8 +168,7 @@ class SSHSession:
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            stdout = _read_all(channel.makefile("rb"))
-            stderr = _read_all(channel.makefile_stderr("rb"))
+            stdout, stderr = _read_both(channel, timeout)
             status = channel.recv_exit_status()
         except TimeoutError:
             raise ConnectionFailed(f"{self.device}: {argv[0]} gave no answer within {timeout:.0f} s") from None
@@ -178,5 +179,19 @@ class SSHSession:
         return Completed(status, stdout, stderr)
 
 
-def _read_all(stream: paramiko.ChannelFile) -> str:
-    return stream.read().decode(errors="replace")
+def _read_both(channel: paramiko.Channel, timeout: float) -> tuple[str, str]:
+    """stdout and stderr as they arrive: left unread, one stream fills the channel's window and stalls the other."""
+    stdout, stderr = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        while channel.recv_ready():
+            stdout += channel.recv(1 << 16)
+        while channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(1 << 16)
+        if (channel.eof_received or channel.closed) and not (channel.recv_ready() or channel.recv_stderr_ready()):
+            break  # EOF covers both streams (the exit status may come before the last data: not a sign of the end)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        select.select([channel], [], [], min(remaining, 1.0))
+    return stdout.decode(errors="replace"), stderr.decode(errors="replace")
