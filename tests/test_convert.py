@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import edgedq
 from edgedq import flatbuffer
 from edgedq.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range, quantize_per_channel
 from edgedq.inspect import measure_delegation
+from edgedq.sources import sha256_file
 
 
 def test_every_mode_writes_a_model_and_manifest(converted):
@@ -121,3 +124,21 @@ def test_output_names_follow_modes(tmp_path: Path):
 
     assert output_paths(tmp_path / "m.tflite", ["dynamic"]) == {"dynamic": tmp_path / "m.tflite"}
     assert output_paths(tmp_path / "m.tflite", ["dynamic", "int8"])["int8"] == tmp_path / "m.int8.tflite"
+
+
+def test_file_hash_follows_the_file_not_the_cache(tmp_path):
+    """sha256_file is memoized per file version: a same-size rewrite must give the new content's hash.
+
+    (The sleep steps past a coarse file-timestamp tick, which older kernels keep at a few ms.)
+    """
+    path = tmp_path / "model.tflite"
+    path.write_bytes(b"a" * 4096)
+    first = sha256_file(path)
+    assert sha256_file(path) == first == hashlib.sha256(b"a" * 4096).hexdigest()
+    time.sleep(0.02)
+    path.write_bytes(b"b" * 4096)  # in place: same inode, same size
+    assert sha256_file(path) == hashlib.sha256(b"b" * 4096).hexdigest()
+    replacement = tmp_path / "new.tflite"
+    replacement.write_bytes(b"c" * 4096)
+    replacement.replace(path)  # atomically replaced, as edgedq writes: a new inode
+    assert sha256_file(path) == hashlib.sha256(b"c" * 4096).hexdigest()
