@@ -59,8 +59,8 @@ def hello(device: Device, accept_new_host: bool = False, timeout: float = 60.0) 
                 try:
                     check.probe = session.request("probe", {})
                 except EdgedqError as error:  # named, but it does not load or run: not ready, and say why
-                    message = str(error).removeprefix(f"{device.name}: ")
-                    check.runtime_error = {"code": error.code, "message": message, "hint": error.hint}
+                    reason = str(error).removeprefix(f"{device.name}: ")
+                    check.runtime_error = {"code": error.code, "message": reason, "hint": error.hint}
     finally:
         connection.close()
     return check
