@@ -35,8 +35,8 @@ class ModelSource:
 def sha256_file(path: Path) -> str:
     """Hashed once per version of a file (inode, size, mtime): bench names a model by it, then its upload offers it.
 
-    A rewrite in place within one file-timestamp tick would keep the old hash; it cannot corrupt anything:
-    the board checks what arrives against the hash and refuses a mismatch.
+    Only a same-size rewrite in place within one file-timestamp tick, in the same process, could see the
+    old hash; an upload then fails safe (the board checks the bytes against the hash and refuses them).
     """
     stat = path.stat()
     return _sha256_of(str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
