@@ -23,6 +23,7 @@ from edgedq.errors import AgentError, BadInput, EdgedqError, RuntimeMissing
 Progress = Callable[[dict[str, Any]], None]
 
 # Agent error codes -> the host's error classes (and so exit codes).
+_ENVELOPE = ("type", "id", "protocol")  # protocol fields of every message, not part of a result
 _ERROR_CLASSES: dict[str, type[EdgedqError]] = {
     "runtime_missing": RuntimeMissing,
     "runtime_numpy_mismatch": RuntimeMissing,
@@ -153,6 +154,7 @@ class AgentSession:
         return message
 
     def request(self, kind: str, body: dict[str, Any], on_progress: Progress | None = None) -> dict[str, Any]:
+        """Send one request; progress goes to ``on_progress``; the result comes back without its envelope."""
         self._counter += 1
         request_id = f"{kind}-{self._counter}"
         self.link.send(
@@ -166,7 +168,7 @@ class AgentSession:
                 if on_progress:
                     on_progress(message)
             elif message["type"] == "result":
-                return message
+                return {k: v for k, v in message.items() if k not in _ENVELOPE}
             elif message["type"] == "error":
                 raise error_from_agent(self.device, message)
 

@@ -114,6 +114,7 @@ def test_devices_check_local_loads_and_runs_the_runtime():
     assert check["ready"] and check["runtime_error"] is None
     assert check["probe"]["runtime"] == check["facts"]["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
     assert check["probe"]["probe_ms"] > 0
+    assert set(check["probe"]) == {"runtime", "runtime_load_ms", "probe_ms", "delegation"}  # no protocol envelope
 
 
 def test_devices_check_says_a_runtime_that_does_not_load_is_not_ready(tmp_path, monkeypatch):
