@@ -67,13 +67,13 @@ build_rootfs() {
   if [ -x "$ROOTFS$VENV/bin/python" ]; then log "rootfs $ROOTFS is ready"; return; fi
   if [ -f "$TARBALL" ]; then
     log "restoring $ROOTFS from $TARBALL"
-    rm -rf "$ROOTFS" && mkdir -p "$ROOTFS"
+    remove_rootfs && mkdir -p "$ROOTFS"
     tar --zstd -xpf "$TARBALL" -C "$ROOTFS"
     return
   fi
   need debootstrap debootstrap
   local started=$SECONDS
-  rm -rf "$ROOTFS"
+  remove_rootfs
   log "debootstrap $FLAVOUR arm64, first stage"
   debootstrap --arch=arm64 --foreign --variant=minbase \
     --include=python3,python3-venv,openssh-server,ca-certificates,util-linux,procps \
@@ -83,6 +83,7 @@ build_rootfs() {
   cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/ssl/certs/ca-certificates.crt"  # pip's trust, as here
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\ndisable-pip-version-check = true\n' > "$ROOTFS/etc/pip.conf"
   mount_board
+  trap unmount_board EXIT  # a failed step must not leave the host's /dev bind-mounted below the checkout
   log "venv with numpy + $LITERT from their aarch64 wheels (pip under qemu)"
   in_board python3 -m venv "$VENV"
   in_board "$VENV/bin/pip" install -q --only-binary=:all: numpy "$LITERT"
@@ -101,6 +102,7 @@ UsePAM no
 AuthorizedKeysFile /etc/ssh/edgedq_authorized_keys
 EOF
   unmount_board
+  trap - EXIT
   log "rootfs built in $((SECONDS - started)) s; packing $TARBALL"
   tar --zstd -cpf "$TARBALL.part" -C "$ROOTFS" . && mv "$TARBALL.part" "$TARBALL"
   log "rootfs $(du -sh "$ROOTFS" | cut -f1), tarball $(du -sh "$TARBALL" | cut -f1)"
@@ -116,6 +118,16 @@ unmount_board() {
   for target in "$ROOTFS/dev" "$ROOTFS/proc"; do
     mountpoint -q "$target" && umount -R "$target" || true
   done
+}
+
+# Never through a mount: below a board that is still mounted, $ROOTFS/dev is the host's own /dev.
+remove_rootfs() {
+  unmount_board
+  if grep -q " $ROOTFS/" /proc/mounts; then
+    log "still mounted below $ROOTFS (is the board running? tools/arm_board.sh stop): not removing it"
+    exit 1
+  fi
+  rm -rf --one-file-system "$ROOTFS"
 }
 
 keys() {
@@ -193,7 +205,7 @@ case "${1:-}" in
     for flavour in bookworm trixie; do FLAVOUR=$flavour "$0" stop >/dev/null 2>&1 || true; done
     if grep -q " $STATE/" /proc/mounts; then log "still mounted below $STATE: not removing it"; exit 1; fi
     [ -e "$BINFMT/$BINFMT_NAME" ] && echo -1 > "$BINFMT/$BINFMT_NAME"
-    rm -rf "$STATE"
+    rm -rf --one-file-system "$STATE"
     log "removed $STATE, the namespaces and the binfmt entry" ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
