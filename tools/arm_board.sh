@@ -122,6 +122,7 @@ unmount_board() {
 
 # Never through a mount: below a board that is still mounted, $ROOTFS/dev is the host's own /dev.
 remove_rootfs() {
+  if running; then log "the $FLAVOUR board is running from $ROOTFS: run 'tools/arm_board.sh stop' first"; exit 1; fi
   unmount_board
   if grep -q " $ROOTFS/" /proc/mounts; then
     log "still mounted below $ROOTFS (is the board running? tools/arm_board.sh stop): not removing it"
