@@ -12,7 +12,7 @@ from typing import Any
 
 from edgedq.agent_build import build_agent
 from edgedq.agent_client import one_request
-from edgedq.connection import Connection, Events, held_with
+from edgedq.connection import Connection, Events, held_with, no_events
 from edgedq.devices import Device
 from edgedq.errors import BadInput, EdgedqError
 from edgedq.sources import sha256_file
@@ -124,7 +124,7 @@ def bench(
     models: list[Path], device: Device, connection: Connection, options: BenchOptions, on_event: Events | None = None
 ) -> list[ConfigResult]:
     """Hold the device, push what it lacks, run every configuration; a failed one is reported and the rest run."""
-    notify = on_event or (lambda _kind, _data: None)
+    notify = on_event or no_events
     data = [*models, *([options.inputs] if options.inputs else [])]
     for path in data:
         if not Path(path).is_file():

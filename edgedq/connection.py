@@ -19,6 +19,10 @@ WaitNotice = Callable[[str], None]
 Events = Callable[[str, dict[str, Any]], None]  # ("wait" | "upload" | "pushed" | ..., data)
 
 
+def no_events(_kind: str, _data: dict[str, Any]) -> None:
+    """The ``Events`` sink for callers that show no progress."""
+
+
 @dataclass
 class PushReport:
     """Where each file is on the device, and what it cost to put it there."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgedq.agent_build import build_agent
 from edgedq.agent_client import one_request
-from edgedq.connection import Connection, Events, held_with
+from edgedq.connection import Connection, Events, held_with, no_events
 from edgedq.datasets import Dataset, load_dataset
 from edgedq.describe import describe_model
 from edgedq.devices import Device
@@ -100,7 +100,7 @@ def evaluate(
     on_event: Events | None = None,
 ) -> EvalReport:
     """Push model(s), agent and data (cached by hash), stream the data through each model on the device."""
-    notify = on_event or (lambda _kind, _data: None)
+    notify = on_event or no_events
     models = [Path(model), *([Path(reference)] if reference else [])]
     for path in models:
         if not path.is_file():
@@ -152,7 +152,7 @@ def run_samples(
 ) -> dict[str, Any]:
     """Full outputs of ``model`` for the first ``count`` samples of ``x`` (an .npy), computed on the device."""
     agent = build_agent()
-    with held_with(connection, [agent.path, Path(model), Path(x)], lock_wait, lambda _kind, _data: None) as pushed:
+    with held_with(connection, [agent.path, Path(model), Path(x)], lock_wait, no_events) as pushed:
         _hello, reply = one_request(
             connection.start_agent(agent.path),
             device.name,
