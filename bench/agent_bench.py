@@ -12,10 +12,10 @@ import edgedq_agent
 import numpy as np
 from rich.table import Table
 
-from edgedq.agent_build import build_agent
-from edgedq.bench import BenchOptions, bench
-from edgedq.devices import get_device
-from edgedq.local_link import LocalConnection
+from edgedq.device.bundle import build_agent
+from edgedq.device.inventory import get_device
+from edgedq.device.local import LocalConnection
+from edgedq.measure.bench import BenchOptions, bench
 
 ROUNDS = 9  # rounds of (edgedq, official, bare loop), the order rotating, so that drift hits all alike
 WARMUP = 5  # benchmark_litert_model's own default
@@ -55,9 +55,8 @@ def interpreter_median(python: str, model: Path, threads: int, runs: int) -> flo
 
 
 def edgedq_median(python: str, model: Path, threads: int, runs: int) -> float:
-    device = get_device("local")
     options = BenchOptions(threads=[threads], runs=runs, warmup=WARMUP)
-    results = bench([model], device, LocalConnection(python), options)
+    results = bench([model], get_device("local"), options, connection=LocalConnection(python)).results
     if not results[0].ok:
         raise RuntimeError(results[0].error)
     return results[0].latency_ms.p50

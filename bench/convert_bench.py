@@ -11,10 +11,10 @@ from edgedq_agent.delegation import delegation_summary
 from rich.table import Table
 
 import edgedq
+from edgedq.conversion.sources import make_converter, open_source
+from edgedq.conversion.tf_driver import run_converter
+from edgedq.measure.stats import LatencyStats
 from edgedq.quiet import capture_native_output
-from edgedq.sources import make_converter, open_source
-from edgedq.stats import LatencyStats
-from edgedq.tfconvert import run_converter
 
 ROUNDS = 60  # alternating rounds per thread count: every variant runs once per round
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.table import Table
 
-from edgedq.connect import connect
-from tests.sshd import Board, make_sshd
+from edgedq.device import connect
+from edgedq.testing.sshd import Board, make_sshd
 
 ROUNDS = 7
 
@@ -21,12 +21,8 @@ ROUNDS = 7
 def _edgedq_upload(board: Board, model: Path, workdir: Path, lock: bool = True) -> tuple[float, float, int]:
     """(seconds including connect, seconds of the push alone, bytes sent); a deploy also takes the board's lock."""
     started = time.perf_counter()
-    connection = connect(board.device(workdir=str(workdir)))
-    try:
-        with connection.exclusive(10) if lock else contextlib.nullcontext():
-            pushed = connection.push([model])
-    finally:
-        connection.close()
+    with connect(board.device(workdir=str(workdir))) as connection, connection.hold(10) if lock else nullcontext():
+        pushed = connection.push([model])
     return time.perf_counter() - started, pushed.seconds, pushed.sent_bytes
 
 

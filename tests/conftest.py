@@ -1,22 +1,48 @@
-"""Shared, expensive fixtures: each model is built and converted once per test run."""
+"""Shared, expensive fixtures (each model is built and converted once per run), and a private edgedq home per test."""
 
 from __future__ import annotations
 
 import os
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from tests import model_builders
+from tests.support import DEVICE_PYTHON, device_runtime_version
+from tests.support import models as model_builders
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The versions the suite ran with, said once here rather than asserted as literals in tests."""
+    versions = [f"{name} {_version(name)}" for name in ("tensorflow-cpu", "ai-edge-litert", "numpy", "paramiko")]
+    board = device_runtime_version() if DEVICE_PYTHON.exists() else "missing (make setup)"
+    return [f"edgedq host: {', '.join(versions)}", f"edgedq board-like python: {DEVICE_PYTHON}, ai-edge-litert {board}"]
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def edgedq_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache and results folder, so tests never touch the user's."""
-    home = tmp_path_factory.mktemp("edgedq-home")
-    os.environ["EDGEDQ_HOME"] = str(home)
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the run (conversions, agent bundles, datasets), so private homes stay cheap."""
+    cache = tmp_path_factory.mktemp("edgedq-cache")
+    os.environ["EDGEDQ_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def edgedq_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own results folder and an empty inventory: the user's are never read or written."""
+    home = tmp_path / "edgedq-home"
+    monkeypatch.setenv("EDGEDQ_HOME", str(home))
+    monkeypatch.setenv("EDGEDQ_INVENTORY", str(tmp_path / "no-inventory.yaml"))
+    monkeypatch.delenv("EDGEDQ_LOCAL_PYTHON", raising=False)
     return home
 
 
@@ -49,7 +75,7 @@ def converted(sources: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory):
     """One real OpenSSH server on 127.0.0.1 for the whole run (its own host key and client key)."""
-    from tests.sshd import make_sshd
+    from edgedq.testing.sshd import make_sshd
 
     server = make_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
@@ -59,14 +85,14 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def board(sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A board entry on the test sshd, a HOME whose known_hosts trusts it, and an inventory naming it."""
-    from tests.sshd import Board
+    from edgedq.testing.sshd import Board
 
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "known_hosts").write_text(sshd.known_hosts_line())
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    return Board(sshd, home, tmp_path / "inventory.yaml", tmp_path / "board-workdir").write()
+    return Board(sshd, home, tmp_path / "inventory.yaml", tmp_path / "board-workdir", str(DEVICE_PYTHON)).write()
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,17 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from edgedq import flatbuffer
-from edgedq.agent_build import build_agent
-from edgedq.agent_client import AgentSession
-from edgedq.bench import BenchOptions, bench
-from edgedq.devices import Device, default_local_python
+from edgedq.device.agent import AgentClient
+from edgedq.device.bundle import build_agent
+from edgedq.device.inventory import Device, default_local_python
+from edgedq.device.local import LocalConnection, LocalProcess
 from edgedq.errors import AgentError
-from edgedq.local_link import LocalConnection, LocalLink
-from edgedq.stats import LatencyStats
-from tests.faults import wrapper_python
+from edgedq.measure.bench import BenchOptions, bench
+from edgedq.measure.stats import LatencyStats
+from edgedq.tflite import flatbuffer
+from tests.support import DEVICE_PYTHON, ROOT, device_runtime_version
+from tests.support.faults import wrapper_python
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
 NUMPY2_TFLITE_PYTHON = ROOT / ".venv-tflite-numpy2" / "bin" / "python"
 LOCAL = Device("local", python=str(DEVICE_PYTHON))
 
@@ -34,8 +33,10 @@ def agent() -> Path:
     return build_agent().path
 
 
-def quick(**overrides) -> BenchOptions:
-    return BenchOptions(**{"runs": 5, "warmup": 1, "timeout": 60.0, **overrides})
+def bench_local(models: list[Path], python: Path, **overrides) -> list:
+    """bench on ``local`` with ``python`` as its interpreter, 5 quick runs unless overridden."""
+    options = BenchOptions(**{"runs": 5, "warmup": 1, "timeout": 60.0, "threads": [1], **overrides})
+    return bench(models, LOCAL, options, connection=LocalConnection(str(python))).results
 
 
 def test_local_device_is_board_like():
@@ -66,7 +67,7 @@ def test_agent_build_is_reproducible():
 
 
 def test_hello_facts_on_this_machine(agent):
-    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 30) as session:
+    with AgentClient(LocalProcess(str(DEVICE_PYTHON), agent), "local", 30) as session:
         hello = session.start()
     facts = hello["facts"]
     assert hello["protocol"] == edgedq_agent.PROTOCOL_VERSION
@@ -74,7 +75,7 @@ def test_hello_facts_on_this_machine(agent):
     assert facts["cores"] == os.cpu_count()
     meminfo = int(Path("/proc/meminfo").read_text().split()[1]) / 1024
     assert facts["memory_mb"] == pytest.approx(meminfo)
-    assert facts["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    assert facts["runtime"] == {"name": "ai_edge_litert", "version": device_runtime_version()}
     assert facts["python_executable"] == str(DEVICE_PYTHON)
     assert facts["emulated"] is None
     assert set(facts["thermal"]) >= {"temperature_c", "governor", "cpu_mhz", "throttled_now"}
@@ -86,19 +87,19 @@ def _mapped(pid: int, library: str) -> bool:
 
 def test_hello_names_the_runtime_and_probe_loads_and_runs_it(agent):
     """Hello stays light (the native interpreter is not mapped yet); probe loads it and runs the shipped model."""
-    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 30) as session:
+    with AgentClient(LocalProcess(str(DEVICE_PYTHON), agent), "local", 30) as session:
         pid = session.start()["facts"]["pid"]
         assert not _mapped(pid, "interpreter_wrapper")
         probe = session.request("probe", {})
         assert _mapped(pid, "interpreter_wrapper")
-    assert probe["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    assert probe["runtime"] == {"name": "ai_edge_litert", "version": device_runtime_version()}
     assert probe["runtime_load_ms"] > 0 and probe["probe_ms"] > 0
     assert probe["delegation"]["partitions"] == 1
 
 
 def test_protocol_round_trip(agent, converted):
     model = converted["cnn"].variant("dynamic").path
-    with AgentSession(LocalLink(str(DEVICE_PYTHON), agent), "local", 60) as session:
+    with AgentClient(LocalProcess(str(DEVICE_PYTHON), agent), "local", 60) as session:
         session.start()
         reply = session.request("bench", {"model": str(model), "threads": 1, "runs": 7, "warmup": 2})
     assert len(reply["samples_ms"]) == 7 and len(reply["warmup_ms"]) == 2
@@ -113,8 +114,8 @@ def test_protocol_round_trip(agent, converted):
 
 
 def test_agent_refuses_another_protocol(agent):
-    link = LocalLink(str(DEVICE_PYTHON), agent)
-    with AgentSession(link, "local", 30) as session:
+    link = LocalProcess(str(DEVICE_PYTHON), agent)
+    with AgentClient(link, "local", 30) as session:
         session.start()
         link.send('{"type": "bench", "id": "x", "protocol": 999}\n')
         reply = session._next("testing")
@@ -129,7 +130,7 @@ def test_host_refuses_an_agent_of_another_protocol(tmp_path):
     )
     with (
         pytest.raises(AgentError, match="speaks protocol 999"),
-        AgentSession(LocalLink(sys.executable, old_agent), "local", 30) as session,
+        AgentClient(LocalProcess(sys.executable, old_agent), "local", 30) as session,
     ):
         session.start()
 
@@ -145,7 +146,7 @@ def test_statistics_against_hand_computation():
 
 def test_thread_sweep_runs_each_configuration_in_a_fresh_process(converted):
     model = converted["dense"].variant("dynamic").path
-    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(threads=[1, 2], xnnpack=[True, False]))
+    results = bench_local([model], DEVICE_PYTHON, threads=[1, 2], xnnpack=[True, False])
     assert [(r.threads, r.xnnpack) for r in results] == [(1, True), (1, False), (2, True), (2, False)]
     assert all(r.ok for r in results), [r.error for r in results]
     assert len({r.device_facts["pid"] for r in results}) == 4
@@ -169,7 +170,7 @@ def custom_op_model(float_model: Path, target: Path) -> Path:
 def test_custom_op_model_fails_alone_and_the_rest_still_run(converted, tmp_path):
     broken = custom_op_model(converted["cnn"].variant("float32").path, tmp_path / "custom.tflite")
     good = converted["cnn"].variant("dynamic").path
-    results = bench([broken, good], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick())
+    results = bench_local([broken, good], DEVICE_PYTHON)
     assert results[0].error["code"] == "custom_op_missing"
     assert "EdgedqMissingOp" in results[0].error["message"]
     assert results[1].ok and results[1].latency_ms.p50 > 0
@@ -178,7 +179,7 @@ def test_custom_op_model_fails_alone_and_the_rest_still_run(converted, tmp_path)
 def test_agent_segfault_is_reported(converted, tmp_path):
     python = wrapper_python(tmp_path, "ctypes.string_at(0)")  # a real SIGSEGV in the agent process
     model = converted["cnn"].variant("dynamic").path
-    results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, threads=[1, 2]))
+    results = bench_local([model], python, runs=10**7, max_secs=60, threads=[1, 2])
     assert len(results) == 2
     for result in results:
         assert "crashed (SIGSEGV)" in result.error["message"]
@@ -187,14 +188,14 @@ def test_agent_segfault_is_reported(converted, tmp_path):
 def test_hung_agent_times_out(converted, tmp_path):
     python = wrapper_python(tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)")  # frozen for real
     model = converted["cnn"].variant("dynamic").path
-    results = bench([model], LOCAL, LocalConnection(str(python)), quick(runs=10**7, max_secs=60, timeout=3.0))
+    results = bench_local([model], python, runs=10**7, max_secs=60, timeout=3.0)
     assert "sent nothing for 3 s" in results[0].error["message"]
 
 
 @pytest.mark.skipif(not NUMPY2_TFLITE_PYTHON.exists(), reason="make setup builds .venv-tflite-numpy2")
 def test_tflite_runtime_with_numpy2_says_what_to_install(converted):
     model = converted["cnn"].variant("dynamic").path
-    results = bench([model], LOCAL, LocalConnection(str(NUMPY2_TFLITE_PYTHON)), quick())
+    results = bench_local([model], NUMPY2_TFLITE_PYTHON)
     error = results[0].error
     assert error["code"] == "runtime_numpy_mismatch"
     assert "numpy<2" in error["hint"] and "tflite-runtime 2.14.0" in error["message"]
@@ -203,8 +204,8 @@ def test_tflite_runtime_with_numpy2_says_what_to_install(converted):
 def test_given_inputs_are_used(converted, tmp_path):
     model = converted["cnn"].variant("float32").path
     np.savez(tmp_path / "in.npz", x=np.zeros((2, 32, 32, 3), np.float32))
-    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(inputs=tmp_path / "in.npz"))
+    results = bench_local([model], DEVICE_PYTHON, inputs=tmp_path / "in.npz")
     assert results[0].ok, results[0].error
     np.savez(tmp_path / "bad.npz", x=np.zeros((2, 8, 8, 3), np.float32))
-    results = bench([model], LOCAL, LocalConnection(str(DEVICE_PYTHON)), quick(inputs=tmp_path / "bad.npz"))
+    results = bench_local([model], DEVICE_PYTHON, inputs=tmp_path / "bad.npz")
     assert results[0].error["code"] == "bad_inputs"

@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgedq.connect import connect
-from edgedq.devices import get_device
-from edgedq.evaluate import run_samples
-from tests.cli import run, run_json
+from edgedq.measure.evaluate import run_samples
+from tests.support.cli import run, run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tools" / "arm_board.sh"
@@ -78,12 +76,7 @@ def test_board_outputs_match_the_host(arm, converted, tmp_path):
     model = converted["kws"].variant("dynamic").path
     x = np.random.default_rng(0).uniform(-1, 1, (4, 1, 49, 10, 1)).astype(np.float32)
     np.save(tmp_path / "x.npy", x[:, 0])
-    device = get_device("armpi", arm["inventory"])
-    connection = connect(device)
-    try:
-        reply = run_samples(model, device, connection, tmp_path / "x.npy", count=4)
-    finally:
-        connection.close()
+    reply = run_samples(model, tmp_path / "x.npy", "armpi", count=4, inventory=arm["inventory"])
     host = Interpreter(model_path=str(model))
     host.allocate_tensors()
     for sample, board in zip(x, reply["samples"], strict=True):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgedq.errors import ExitCode
-from tests import model_builders
-from tests.cli import run
+from tests.support import models as model_builders
+from tests.support.cli import run
 
 
 def test_missing_path(tmp_path):

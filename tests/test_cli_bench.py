@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from edgedq.errors import ExitCode
-from tests.cli import run, run_json
-from tests.sshd import DEVICE_PYTHON
+from tests.support import DEVICE_PYTHON, device_runtime_version
+from tests.support.cli import run, run_json
 
 RESULT_KEYS = {
     "model",
@@ -112,7 +112,8 @@ def test_inventory_errors_name_the_field(tmp_path):
 def test_devices_check_local_loads_and_runs_the_runtime():
     check = run_json("devices", "check", "local")
     assert check["ready"] and check["runtime_error"] is None
-    assert check["probe"]["runtime"] == check["facts"]["runtime"] == {"name": "ai_edge_litert", "version": "2.3.0"}
+    expected = {"name": "ai_edge_litert", "version": device_runtime_version()}
+    assert check["probe"]["runtime"] == check["facts"]["runtime"] == expected
     assert check["probe"]["probe_ms"] > 0
     assert set(check["probe"]) == {"runtime", "runtime_load_ms", "probe_ms", "delegation"}  # no protocol envelope
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli import run
+from tests.support.cli import run
 
 
 def invoke(*args: str):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import edgedq
-from edgedq import flatbuffer
-from edgedq.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range, quantize_per_channel
-from edgedq.inspect import measure_delegation
-from edgedq.sources import sha256_file
+from edgedq.conversion.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range, quantize_per_channel
+from edgedq.files import sha256_file
+from edgedq.tflite import flatbuffer
+from edgedq.tflite.inspection import measure_delegation
 
 
 def test_every_mode_writes_a_model_and_manifest(converted):
@@ -56,8 +56,8 @@ def test_dynamic_is_one_xnnpack_partition_and_faithful(converted, name):
 
 def test_tensorflow_default_splits_depthwise_out_of_xnnpack(sources, tmp_path):
     """The problem edgedq's recipe exists for: TF's own hybrid depthwise conv falls back."""
-    from edgedq.sources import make_converter, open_source
-    from edgedq.tfconvert import run_converter
+    from edgedq.conversion.sources import make_converter, open_source
+    from edgedq.conversion.tf_driver import run_converter
 
     data = run_converter(make_converter(open_source(sources["cnn"])), "tf-default")
     path = tmp_path / "tf_default.tflite"
@@ -120,7 +120,7 @@ def test_per_channel_quantization_is_symmetric_and_bounded():
 
 
 def test_output_names_follow_modes(tmp_path: Path):
-    from edgedq.convert import output_paths
+    from edgedq.conversion.pipeline import output_paths
 
     assert output_paths(tmp_path / "m.tflite", ["dynamic"]) == {"dynamic": tmp_path / "m.tflite"}
     assert output_paths(tmp_path / "m.tflite", ["dynamic", "int8"])["int8"] == tmp_path / "m.int8.tflite"

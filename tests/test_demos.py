@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli import run, run_json
+from tests.support.cli import run, run_json
 
 
 def check_vision(report: dict) -> None:

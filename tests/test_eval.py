@@ -9,12 +9,10 @@ import pytest
 from edgedq_agent import frontend
 from PIL import Image
 
-from edgedq.connect import connect
-from edgedq.datasets import load_dataset
-from edgedq.devices import get_device
 from edgedq.errors import ExitCode
-from edgedq.evaluate import run_samples, score
-from tests.cli import run, run_json
+from edgedq.measure.datasets import load_dataset
+from edgedq.measure.evaluate import run_samples, score
+from tests.support.cli import run, run_json
 
 
 def test_score_by_hand():
@@ -108,11 +106,8 @@ def test_front_end_on_the_device_equals_the_hosts(where, probes, tmp_path, reque
     rng = np.random.default_rng(1)
     audio = (0.3 * rng.standard_normal((3, 16000))).astype(np.float32)
     np.save(tmp_path / "audio.npy", audio)
-    device = get_device(where, request.getfixturevalue("board").inventory if where == "board" else None)
-    connection = connect(device)
-    try:
-        reply = run_samples(probes["flatten"], device, connection, tmp_path / "audio.npy", 3, {"kind": "logmel"})
-    finally:
-        connection.close()
+    inventory = request.getfixturevalue("board").inventory if where == "board" else None
+    reply = run_samples(probes["flatten"], tmp_path / "audio.npy", where, count=3, frontend={"kind": "logmel"},
+                        inventory=inventory)  # fmt: skip
     on_device = np.array([s["outputs"][0] for s in reply["samples"]]).reshape(3, 49, 40)
     np.testing.assert_allclose(on_device, frontend.log_mel(audio), rtol=1e-5, atol=1e-5)

@@ -70,7 +70,7 @@ def test_compare_defaults_to_generated_inputs(converted):
 
 
 def test_compare_of_a_non_classifier_has_no_top1():
-    from edgedq.compare import _pair_errors
+    from edgedq.tflite.compare import _pair_errors
 
     assert _pair_errors(np.ones((1, 4, 4)), np.ones((1, 4, 4)))[3] is None
     assert _pair_errors(np.array([[0.1, 0.9]]), np.array([[0.2, 0.8]]))[3] is True

@@ -7,10 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgedq.bench import BenchOptions, bench
-from edgedq.connect import connect
-from edgedq.devices import get_device
-from edgedq.evaluate import run_samples
+from edgedq.measure.bench import BenchOptions, bench
+from edgedq.measure.evaluate import run_samples
 
 PRETRAINED = Path(__file__).resolve().parent.parent / ".cache" / "pretrained"
 WAKE_WORDS = ["alexa", "hey_jarvis", "hey_mycroft", "okay_nabu"]  # int8 streaming models (pymicro-wakeword)
@@ -21,8 +19,7 @@ pytestmark = pytest.mark.skipif(not (PRETRAINED / ".installed").exists(), reason
 
 def test_benchmark_each_pretrained_model():
     models = [PRETRAINED / f"{name}.tflite" for name in WAKE_WORDS] + [FACE]
-    device = get_device("local")
-    results = bench(models, device, connect(device), BenchOptions(runs=10))
+    results = bench(models, "local", BenchOptions(threads=[1], runs=10)).results
     for result in results:
         assert result.ok, result.error
         assert result.latency_ms.p50 > 0 and result.delegation["total_nodes"] > 0
@@ -49,11 +46,6 @@ def top_face_score(sample: dict, shapes: list[list[int]]) -> float:
 @pytest.mark.parametrize("where", ["local", pytest.param("board", marks=pytest.mark.ssh)])
 def test_face_detector_finds_the_face_on_the_device(where, tmp_path, request):
     inventory = request.getfixturevalue("board").inventory if where == "board" else None
-    device = get_device(where, inventory)
-    connection = connect(device)
-    try:
-        reply = run_samples(FACE, device, connection, photos(tmp_path), count=2)
-    finally:
-        connection.close()
+    reply = run_samples(FACE, photos(tmp_path), where, count=2, inventory=inventory)
     face, no_face = (top_face_score(s, reply["output_shapes"]) for s in reply["samples"])
     assert face > 0.9 and no_face < 0.5 and face - no_face > 0.5, (face, no_face)

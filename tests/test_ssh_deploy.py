@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from edgedq.bench import BenchOptions, bench
-from edgedq.connect import connect
+from edgedq.device import connect
 from edgedq.errors import ConnectionFailed, DeviceError, DeviceStorageError, ExitCode
-from tests.cli import run, run_json
-from tests.faults import wrapper_python
+from edgedq.measure.bench import BenchOptions, bench
+from tests.support.cli import run, run_json
+from tests.support.faults import wrapper_python
 
 pytestmark = pytest.mark.ssh
 
@@ -77,61 +77,47 @@ def test_deploy_by_tag_runs_boards_in_parallel(board, sources, converted, tmp_pa
 def test_the_board_refuses_an_upload_whose_hash_differs(board, tmp_path):
     payload = tmp_path / "model.tflite"
     payload.write_bytes(os.urandom(100_000))
-    connection = connect(board.device())
-    try:
+    with connect(board.device()) as connection:
         offer = connection.folder.offer(payload, "0" * 64, payload.stat().st_size)  # announces the wrong hash
         offer.read_answer()
         assert offer.wanted
         with pytest.raises(DeviceError, match="arrived corrupted"):
             offer.send(lambda _n: None)
-    finally:
-        connection.close()
     assert board.files() == []  # neither in the store nor left in tmp/
 
 
 def test_connection_lost_mid_upload_leaves_nothing_and_a_later_deploy_works(board, sshd, tmp_path):
     big = tmp_path / "big.tflite"
     big.write_bytes(os.urandom(14 * 1024 * 1024))
-    connection = connect(board.device())
 
     def cut_at_a_third(sent: int, total: int) -> None:
         if sent > total // 3:
             sshd.kill_sessions()  # the board's side of the connection vanishes, as when the network drops
 
-    try:
-        with pytest.raises(ConnectionFailed, match="lost while uploading big.tflite"):
-            connection.push([big], cut_at_a_third)
-    finally:
-        connection.close()
+    with connect(board.device()) as connection, pytest.raises(ConnectionFailed, match="lost while uploading big"):
+        connection.push([big], cut_at_a_third)
     deadline = time.monotonic() + 10
     while board.files() and time.monotonic() < deadline:  # the board-side receiver notices EOF and cleans up
         time.sleep(0.1)
     assert board.files() == []
-    connection = connect(board.device())
-    try:
+    with connect(board.device()) as connection:
         report = connection.push([big])
-    finally:
-        connection.close()
     assert report.sent_files == 1 and (board.workdir / report.remote[big]).read_bytes() == big.read_bytes()
 
 
 def test_lock_makes_a_second_host_wait_and_frees_itself(board):
-    holder, other = connect(board.device()), connect(board.device())
-    try:
-        with holder.exclusive(5), pytest.raises(DeviceError, match="busy.*pid"), other.exclusive(1):
+    with connect(board.device()) as holder, connect(board.device()) as other:
+        with holder.hold(5), pytest.raises(DeviceError, match="busy.*pid"), other.hold(1):
             pass
-        with other.exclusive(1):  # released when the first block ended
+        with other.hold(1):  # released when the first block ended
             pass
         waiting: list[str] = []
-        with holder.exclusive(5):
+        with holder.hold(5):
             released = threading.Timer(1.0, holder.close)  # the holder's connection dies: flock lets go
             released.start()
-            with other.exclusive(20, waiting.append):
+            with other.hold(20, waiting.append):
                 pass
         assert waiting and "held by" in waiting[0]
-    finally:
-        holder.close()
-        other.close()
 
 
 def test_full_disk_on_the_board(board, tmpfs, converted):
@@ -141,14 +127,11 @@ def test_full_disk_on_the_board(board, tmpfs, converted):
     result = run("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", "1")
     assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
     assert "MB free" in result.stderr and "bigger disk" in result.stderr
-    connection = connect(board.device(workdir=str(small / "edgedq")))  # past the free-space check, for real
-    try:
+    with connect(board.device(workdir=str(small / "edgedq"))) as connection:  # past the free-space check, for real
         offer = connection.folder.offer(model, hashlib.sha256(model.read_bytes()).hexdigest(), 1)
         offer.read_answer()
         with pytest.raises(DeviceStorageError, match="No space left"):
             offer.send(lambda _n: None)
-    finally:
-        connection.close()
     assert board.files(small / "edgedq") == []
 
 
@@ -178,12 +161,8 @@ def test_no_runtime_on_the_board_says_setup(board, converted, tmp_path):
 def bench_with_fault(board, model, tmp_path, payload: str, timeout: float):
     """One bench on the board whose agent gets ``payload`` injected after 1 s (see tests/faults.py)."""
     python = wrapper_python(tmp_path, payload)
-    device = board.device(python=str(python))
-    connection = connect(device)
-    try:
-        (result,) = bench([model], device, connection, BenchOptions(runs=10**7, max_secs=60, timeout=timeout))
-    finally:
-        connection.close()
+    options = BenchOptions(threads=[1], runs=10**7, max_secs=60, timeout=timeout)
+    (result,) = bench([model], board.device(python=str(python)), options).results
     return result, python
 
 
@@ -203,10 +182,7 @@ def test_hung_agent_on_the_board_is_killed(board, converted, tmp_path):
 
 def test_a_remote_command_that_floods_stderr_does_not_stall(board):
     """4 MB on stderr before any stdout: more than SSH's channel window, so both streams must be read as they come."""
-    connection = connect(board.device())
-    try:
-        flood = "head -c 4000000 /dev/zero | tr '\\0' e >&2; echo out"
-        done = connection.session.run(["sh", "-c", flood], timeout=20)
-    finally:
-        connection.close()
+    flood = "head -c 4000000 /dev/zero | tr '\\0' e >&2; echo out"
+    with connect(board.device()) as connection:
+        done = connection.run(["sh", "-c", flood], timeout=20)
     assert done.status == 0 and done.stdout == "out\n" and len(done.stderr) == 4_000_000

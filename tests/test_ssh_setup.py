@@ -6,8 +6,8 @@ import platform
 
 import pytest
 
-from edgedq.provision import wheel_platforms
-from tests.cli import run_json
+from edgedq.device.provision import wheel_platforms
+from tests.support.cli import run_json
 
 pytestmark = pytest.mark.ssh
 

@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from edgedq.errors import ExitCode
-from tests.cli import run, run_json
-from tests.sshd import free_port, keygen
+from edgedq.testing.sshd import free_port, keygen
+from tests.support.cli import run, run_json
 
 pytestmark = pytest.mark.ssh
 

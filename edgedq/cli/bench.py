@@ -1,20 +1,18 @@
-"""``edgedq bench``: measure models on one device; shared options and result printing for deploy."""
+"""``edgedq bench``: measure models on one device; the result printing that deploy shares."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from edgedq import render
-from edgedq.bench import BenchOptions, ConfigResult, bench
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
-from edgedq.cli.progress import DeviceProgress
-from edgedq.connect import connect
-from edgedq.convert import MODES, prepare_models
-from edgedq.devices import get_device
-from edgedq.errors import EdgedqError, RunsFailed
+from edgedq.conversion import MODES
+
+if TYPE_CHECKING:
+    from edgedq.measure.bench import ConfigResult
 
 
 @cli.command("bench")
@@ -36,7 +34,7 @@ from edgedq.errors import EdgedqError, RunsFailed
 @click.option("--inputs", type=click.Path(path_type=Path), help="Inputs (.npz) instead of generated ones.")
 @timeout_option(120.0)
 @board_options
-@click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]}.')
+@click.option("--json", "as_json", is_flag=True, help='Print {"device", "results": [...], "push", ...}.')
 def bench_command(
     models: tuple[Path, ...],
     device_name: str,
@@ -60,12 +58,17 @@ def bench_command(
     edgedq bench model.float32.tflite model.dynamic.tflite --threads 1,2
     edgedq bench model.keras --device local --json
     """
+    from edgedq.cli.progress import DeviceProgress
+    from edgedq.conversion.pipeline import prepare_models
+    from edgedq.device.inventory import get_device
+    from edgedq.measure.bench import BenchOptions, bench
+
     device = get_device(device_name, inventory)
     console = status_console()
     with console.status("preparing models"):
         paths = [m for path in models for m in prepare_models(path, list(modes) or ["float32", "dynamic"])]
     options = BenchOptions(
-        threads=threads or device.threads,
+        threads=threads or [],
         xnnpack=[True, False] if both else [not no_xnnpack],
         runs=runs,
         warmup=warmup,
@@ -75,35 +78,20 @@ def bench_command(
         lock_wait=lock_wait,
     )
     with DeviceProgress(console, [device.name]) as progress:
-        progress.event(device.name, "connect", {})
-        connection = connect(device, accept_new_host)
-        try:
-            results = bench(paths, device, connection, options, lambda k, d: progress.event(device.name, k, d))
-        finally:
-            connection.close()
+        report = bench(paths, device, options, accept_new_host=accept_new_host, on_event=progress.event)
     if as_json:
-        print_json({"results": [r.as_dict() for r in results]})
+        print_json(report.as_dict())
     else:
-        show_results(results)
-    raise_if_failed(results)
+        show_results(report.results)
+    report.raise_for_failures()
 
 
 def show_results(results: list[ConfigResult]) -> None:
+    from edgedq.cli import render
+
     print_tables(render.bench_table(results))
     for result in results:
         for warning in result.warnings:
             click.secho(
                 f"warning: {Path(result.model).name} threads={result.threads}: {warning}", fg="yellow", err=True
             )
-
-
-def raise_if_failed(results: list[ConfigResult]) -> None:
-    """All failed for one reason: that error and its exit code (e.g. no runtime); some failed: RUNS_FAILED."""
-    failed = [r for r in results if not r.ok]
-    if failed and len(failed) == len(results) and len({r.error["error"] for r in failed}) == 1:
-        raise EdgedqError.from_dict(failed[0].error)
-    if failed:
-        raise RunsFailed(
-            f"{len(failed)} of {len(results)} configurations failed",
-            hint=failed[0].error.get("hint") or "see the errors above",
-        )

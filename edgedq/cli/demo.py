@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgedq import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import inventory_option
-from edgedq.demos.runner import run_demo
-from edgedq.devices import get_device
 
 
 @cli.command("demo")
@@ -27,6 +24,11 @@ def demo_command(which: str, device_name: str, full: bool, runs: int, inventory:
     edgedq demo vision                  # on this machine
     edgedq demo speech --device pi4     # on a board
     """
+    from edgedq.cli import render
+    from edgedq.demos.runner import run_demo
+    from edgedq.device.inventory import get_device
+    from edgedq.measure.events import Event, RunProgress, Stage
+
     device = get_device(device_name, inventory)
     console = status_console()
     with console.status(f"{which}: training (cached after the first run)") as status:
@@ -36,11 +38,11 @@ def demo_command(which: str, device_name: str, full: bool, runs: int, inventory:
             from edgedq.demos import speech as demo  # type: ignore[no-redef]
         trained = demo.train(quick=not full)
 
-        def on_event(kind: str, data: dict) -> None:
-            if kind == "stage":
-                status.update(f"{which}: {data['text']}")
-            elif kind == "progress" and "label" in data:
-                status.update(f"{which}: {data['label']} {data.get('phase', '')} {data['done']}/{data['target']}")
+        def on_event(event: Event) -> None:
+            if isinstance(event, Stage):
+                status.update(f"{which}: {event.text}")
+            elif isinstance(event, RunProgress):
+                status.update(f"{which}: {event.label} {event.phase} {event.done}/{event.target}")
 
         report = run_demo(trained, device, runs, on_event)
     if as_json:

@@ -6,15 +6,11 @@ from pathlib import Path
 
 import click
 
-from edgedq.bench import BenchOptions
 from edgedq.cli.app import cli, print_json, status_console
-from edgedq.cli.bench import raise_if_failed, show_results
+from edgedq.cli.bench import show_results
 from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
-from edgedq.cli.progress import DeviceProgress
-from edgedq.convert import MODES, prepare_models
-from edgedq.deploy import deploy, variant_modes
-from edgedq.devices import select_devices
-from edgedq.errors import DeviceError, RunsFailed
+from edgedq.conversion import MODES
+from edgedq.errors import DeviceError
 
 
 def _names(value: str | None) -> list[str]:
@@ -59,18 +55,28 @@ def deploy_command(
     edgedq deploy --device pi4,pi5 model.keras --compare float32,float16 --threads 1,4
     edgedq deploy --tag lab model.h5 --json
     """
+    from edgedq.cli.progress import DeviceProgress
+    from edgedq.device.inventory import select_devices
+    from edgedq.measure.bench import BenchOptions
+    from edgedq.measure.deploy import deploy
+
     names = _names(device_names)
     if not names and not tags:
         raise DeviceError("say where to deploy", hint="pass --device NAME (see 'edgedq devices') or --tag TAG")
     devices = select_devices(names, list(tags), inventory)
-    modes = variant_modes(mode, _names(compare))
-    console = status_console()
-    with console.status("converting") as status:
-        models = prepare_models(source, modes, calibration, on_stage=lambda text: status.update(f"converting: {text}"))
     # no --threads: each board's own thread counts from the inventory
     options = BenchOptions(threads=threads or [], runs=runs, warmup=warmup, timeout=timeout, lock_wait=lock_wait)
+    console = status_console()
+    with console.status("converting") as status:
+        from edgedq.conversion.pipeline import prepare_models
+        from edgedq.measure.deploy import variant_modes
+
+        models = prepare_models(
+            source, variant_modes(mode, _names(compare)), calibration, lambda text: status.update(f"converting: {text}")
+        )
     with DeviceProgress(console, [d.name for d in devices]) as progress:
-        report = deploy(source, devices, models, options, accept_new_host, on_event=progress.event)
+        report = deploy(source, devices, models=models, options=options, accept_new_host=accept_new_host,
+                        on_event=progress.event)  # fmt: skip
     if as_json:
         print_json(report.as_dict())
     else:
@@ -84,13 +90,4 @@ def deploy_command(
                     f"results saved to {run.saved}",
                     err=True,
                 )
-    failed = [run for run in report.runs if not run.ok]
-    if len(report.runs) == 1 and failed and failed[0].failure is not None:
-        raise failed[0].failure
-    if len(report.runs) == 1:
-        raise_if_failed(report.runs[0].results)
-    if failed:
-        raise RunsFailed(
-            f"{len(failed)} of {len(report.runs)} devices failed: {', '.join(r.device for r in failed)}",
-            hint="see the errors above; results of the others were saved",
-        )
+    report.raise_for_failures()

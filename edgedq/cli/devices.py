@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-from edgedq import provision, render
+from edgedq.cli import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import accept_option, int_list, inventory_option
-from edgedq.devices import add_device, get_device, inventory_path, load_inventory, remove_device, set_device_field
+from edgedq.device.inventory import (
+    add_device,
+    get_device,
+    inventory_path,
+    load_inventory,
+    remove_device,
+    set_device_field,
+)
 from edgedq.errors import RuntimeMissing
 
 
@@ -80,6 +87,8 @@ def devices_check(name: str, inventory: Path | None, accept_new_host: bool, as_j
     \b
     edgedq devices check pi4
     """
+    from edgedq.device import provision
+
     device = get_device(name, inventory)
     with status_console().status(f"{name}: connecting"):
         check = provision.hello(device, accept_new_host)
@@ -110,6 +119,8 @@ def devices_setup(
     edgedq devices setup pi4 --save
     edgedq devices setup pi4 --offline      # the board has no internet
     """
+    from edgedq.device import provision
+
     device = get_device(name, inventory)
     console = status_console()
     with console.status(f"{name}: connecting") as status:

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgedq import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import board_options, timeout_option
-from edgedq.cli.progress import DeviceProgress
-from edgedq.connect import connect
-from edgedq.devices import get_device
-from edgedq.evaluate import evaluate
 
 
 @cli.command("eval")
@@ -42,25 +37,15 @@ def eval_command(
     edgedq eval model.dynamic.tflite --device pi4 --data test.npz --reference model.float32.tflite
     edgedq eval kws.tflite --data clips/        # clips/<class>/*.wav, log-mel computed on the device
     """
+    from edgedq.cli import render
+    from edgedq.cli.progress import DeviceProgress
+    from edgedq.device.inventory import get_device
+    from edgedq.measure.evaluate import evaluate
+
     device = get_device(device_name, inventory)
-    console = status_console()
-    with DeviceProgress(console, [device.name]) as progress:
-        progress.event(device.name, "connect", {})
-        connection = connect(device, accept_new_host)
-        try:
-            report = evaluate(
-                model,
-                device,
-                connection,
-                data,
-                reference,
-                threads,
-                timeout,
-                lock_wait,
-                on_event=lambda kind, event: progress.event(device.name, kind, event),
-            )
-        finally:
-            connection.close()
+    with DeviceProgress(status_console(), [device.name]) as progress:
+        report = evaluate(model, data, device, reference=reference, threads=threads, timeout=timeout,
+                          lock_wait=lock_wait, accept_new_host=accept_new_host, on_event=progress.event)  # fmt: skip
     if as_json:
         print_json(report.as_dict())
     else:

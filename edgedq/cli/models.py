@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from edgedq import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.compare import DEFAULT_SAMPLES, compare
-from edgedq.convert import MODES, convert
-from edgedq.inspect import inspect_model
+from edgedq.conversion import MODES
+from edgedq.tflite import DEFAULT_SAMPLES
 
 
 @cli.command("convert")
@@ -46,6 +44,9 @@ def convert_command(
     edgedq convert model.keras -o model.tflite
     edgedq convert saved/ -o out/model.tflite --mode dynamic --mode float32
     """
+    from edgedq.cli import render
+    from edgedq.conversion.pipeline import convert
+
     chosen = list(MODES) if all_modes else list(modes) or ["dynamic"]
     if all_modes and calibration is None:
         chosen.remove("int8")
@@ -81,6 +82,9 @@ def inspect_command(model: Path, tensors: bool, as_json: bool) -> None:
     \b
     edgedq inspect model.tflite --tensors
     """
+    from edgedq.cli import render
+    from edgedq.tflite.inspection import inspect_model
+
     report = inspect_model(model)
     if as_json:
         print_json(report.as_dict(with_tensors=tensors))
@@ -102,6 +106,9 @@ def compare_command(reference: Path, candidate: Path, data: Path | None, samples
     \b
     edgedq compare model.float32.tflite model.dynamic.tflite
     """
+    from edgedq.cli import render
+    from edgedq.tflite.compare import compare
+
     comparison = compare(reference, candidate, data=data, samples=samples)
     if as_json:
         print_json(comparison.as_dict())

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+from edgedq.measure.events import (
+    Connecting,
+    DeviceDone,
+    Event,
+    LockWait,
+    RunFailed,
+    RunProgress,
+    RunStarted,
+    Stage,
+    Uploaded,
+    Uploading,
+)
 
 
 def _mb(count: int) -> str:
@@ -13,12 +25,14 @@ def _mb(count: int) -> str:
 
 
 class DeviceProgress:
+    """A rich Progress with one task per device; ``event`` is the library's ``Events`` sink."""
+
     def __init__(self, console: Console, devices: list[str]) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("{task.fields[device]:<12}"),
+            TextColumn("{task.fields[device]:<12}", markup=False),
             BarColumn(bar_width=24),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             console=console,
             transient=True,
         )
@@ -33,42 +47,30 @@ class DeviceProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def stage(self, device: str, text: str) -> None:
+    def _stage(self, device: str, text: str) -> None:
         self.progress.update(self.tasks[device], description=text, total=None, completed=0)
 
-    def event(self, device: str, kind: str, data: dict[str, Any]) -> None:
-        """The library's events, as text and bars; errors of one run are printed above the live lines."""
-        task = self.tasks[device]
-        if kind == "connect":
-            self.stage(device, "connecting")
-        elif kind == "wait":
-            self.stage(device, data["message"])
-        elif kind == "upload":
-            self.progress.update(
-                task,
-                total=data["total"],
-                completed=data["sent"],
-                description=f"uploading {_mb(data['sent'])}/{_mb(data['total'])} MB",
-            )
-        elif kind == "pushed":
-            report = data["report"]
-            self.stage(
-                device,
-                f"sent {report.sent_files} files ({_mb(report.sent_bytes)} MB), {report.skipped_files} there",
-            )
-        elif kind == "start":
-            self.stage(device, data["label"])
-        elif kind == "progress":
-            self.progress.update(
-                task,
-                total=data["target"] or None,
-                completed=data["done"],
-                description=f"{data['label']}: {data['phase']} {data['done']}/{data['target']}",
-            )
-        elif kind == "done" and not data["result"].ok:
-            self.console.print(f"[red]{device}: {data['label']}: {data['result'].error['message']}[/]")
-        elif kind == "finished":
-            run = data["run"]
-            self.stage(device, "done" if run.ok else "[red]failed[/]")
-            if run.error:
-                self.console.print(f"[red]{device}: {run.error['message']}[/]")
+    def event(self, event: Event) -> None:
+        """Events become text and bars; a failed run's error is printed above the live lines."""
+        device = event.device
+        if device not in self.tasks:
+            self.tasks[device] = self.progress.add_task("", device=device, total=None)
+        match event:
+            case Connecting():
+                self._stage(device, "connecting")
+            case Stage(text=text) | LockWait(message=text) | RunStarted(label=text):
+                self._stage(device, text)
+            case Uploading(sent=sent, total=total):
+                description = f"uploading {_mb(sent)}/{_mb(total)} MB"
+                self.progress.update(self.tasks[device], total=total, completed=sent, description=description)
+            case Uploaded(sent_files=files, sent_bytes=sent, skipped_files=skipped):
+                self._stage(device, f"sent {files} files ({_mb(sent)} MB), {skipped} there")
+            case RunProgress(label=label, phase=phase, done=done, target=target):
+                description = f"{label}: {phase} {done}/{target}"
+                self.progress.update(self.tasks[device], total=target or None, completed=done, description=description)
+            case RunFailed(label=label, message=message):
+                self.console.print(f"[red]{escape(device)}: {escape(label)}: {escape(message)}[/]")
+            case DeviceDone(error=error):
+                self._stage(device, "done" if error is None else "failed")
+                if error is not None:
+                    self.console.print(f"[red]{escape(device)}: {escape(error)}[/]")

@@ -17,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from edgedq import fileio
-from edgedq.bench import BenchOptions, bench
-from edgedq.connect import connect
-from edgedq.connection import Events
-from edgedq.convert import convert
-from edgedq.datasets import Dataset
-from edgedq.devices import Device
+from edgedq import files
+from edgedq.conversion.pipeline import convert
+from edgedq.device import connect
+from edgedq.device.connection import Connection
+from edgedq.device.inventory import Device
 from edgedq.errors import EdgedqError
-from edgedq.evaluate import evaluate, run_samples
+from edgedq.measure.bench import BenchOptions, bench
+from edgedq.measure.datasets import Dataset
+from edgedq.measure.evaluate import evaluate, run_samples
+from edgedq.measure.events import Events, Stage
 from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
 
 MODES = ["float32", "dynamic", "int8"]
@@ -79,7 +80,7 @@ class DemoReport:
 def demo_folder(demo: str, settings: dict[str, Any]) -> Path:
     """Where a demo caches its data and model: named by the settings, so a change retrains."""
     key = hashlib.sha256(json.dumps({"demo": demo, **settings}, sort_keys=True).encode()).hexdigest()[:12]
-    folder = fileio.edgedq_home() / "demos" / f"{demo}-{key}"
+    folder = files.edgedq_home() / "demos" / f"{demo}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -111,7 +112,7 @@ def train_keras(
 def save_npy(path: Path, array: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    fileio.atomic_write_bytes(path, buffer.getvalue())
+    files.atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -119,28 +120,29 @@ def save_npz(path: Path, **arrays: np.ndarray) -> Path:
     """Atomically: an interrupted demo must not leave a half-written cache that the next run trusts."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    fileio.atomic_write_bytes(path, buffer.getvalue())
+    files.atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
 def run_demo(trained: Trained, device: Device, runs: int, notify: Events) -> DemoReport:
-    notify("stage", {"text": "converting to float32, dynamic and int8"})
-    out = fileio.edgedq_home() / "demos" / trained.name / f"{trained.name}.tflite"
+    notify(Stage(device.name, "converting to float32, dynamic and int8"))
+    out = files.edgedq_home() / "demos" / trained.name / f"{trained.name}.tflite"
     out.parent.mkdir(parents=True, exist_ok=True)
     conversion = convert(trained.source, out, MODES, calibration=trained.calibration)
     models = {mode: conversion.variant(mode).path for mode in MODES}
-    connection = connect(device)
-    try:
-        notify("stage", {"text": f"benchmarking on {device.name}"})
-        timings = bench(list(models.values()), device, connection, BenchOptions(runs=runs, warmup=5), notify)
+    with connect(device) as connection:
+        notify(Stage(device.name, f"benchmarking on {device.name}"))
+        options = BenchOptions(threads=[1], runs=runs, warmup=5)
+        timings = bench(list(models.values()), device, options, connection=connection, on_event=notify).results
         failed = [t for t in timings if not t.ok]
         if failed:
             raise EdgedqError.from_dict(failed[0].error)  # type: ignore[arg-type]
         variants, top1 = [], {}
         for mode, timing in zip(MODES, timings, strict=True):
-            notify("stage", {"text": f"evaluating {mode} on {device.name} ({trained.test.count} held-out samples)"})
+            notify(Stage(device.name, f"evaluating {mode} on {device.name} ({trained.test.count} held-out samples)"))
             reference = models["float32"] if mode != "float32" else None
-            report = evaluate(models[mode], device, connection, trained.test, reference, on_event=notify)
+            report = evaluate(models[mode], trained.test, device, reference=reference, connection=connection,
+                              on_event=notify)  # fmt: skip
             top1[mode] = report.candidate.top1_predictions
             variants.append(
                 VariantResult(
@@ -152,10 +154,8 @@ def run_demo(trained: Trained, device: Device, runs: int, notify: Events) -> Dem
                     path=str(models[mode]),
                 )
             )
-        notify("stage", {"text": f"recognizing {len(trained.sample_labels)} inputs on {device.name}"})
-        shown = {mode: _recognize(models[mode], device, connection, trained) for mode in MODES}
-    finally:
-        connection.close()
+        notify(Stage(device.name, f"recognizing {len(trained.sample_labels)} inputs on {device.name}"))
+        shown = {mode: _recognize(models[mode], connection, trained) for mode in MODES}
     samples = [
         {
             "index": i,
@@ -168,6 +168,7 @@ def run_demo(trained: Trained, device: Device, runs: int, notify: Events) -> Dem
     return DemoReport(trained.name, device.name, variants, samples, trained.notes, emulated)
 
 
-def _recognize(model: Path, device: Device, connection: Any, trained: Trained) -> list[int]:
-    reply = run_samples(model, device, connection, trained.samples, len(trained.sample_labels), trained.frontend)
+def _recognize(model: Path, connection: Connection, trained: Trained) -> list[int]:
+    reply = run_samples(model, trained.samples, count=len(trained.sample_labels), frontend=trained.frontend,
+                        connection=connection)  # fmt: skip
     return [int(np.argmax(sample["outputs"][0])) for sample in reply["samples"]]

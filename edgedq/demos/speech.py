@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from edgedq_agent import frontend
 
-from edgedq.datasets import SAMPLE_RATE, save_dataset
 from edgedq.demos.runner import Trained, demo_folder, save_npy, save_npz, train_keras
 from edgedq.errors import EdgedqError
+from edgedq.measure.datasets import SAMPLE_RATE, save_dataset
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right"]
 CLASSES = ["silence", "unknown", *KEYWORDS]

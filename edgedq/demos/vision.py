@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgedq.datasets import Dataset, save_dataset
 from edgedq.demos.runner import Trained, demo_folder, save_npy, save_npz, train_keras
+from edgedq.measure.datasets import Dataset, save_dataset
 
 SIZE = 32
 SAMPLES = 6
@@ -87,10 +87,3 @@ def train(quick: bool = True) -> Trained:
             f"augmented), tested on {len(x_test)} held-out images"
         ],
     )
-
-
-def ascii_digit(image: np.ndarray) -> list[str]:
-    """A 16x8 sketch of a digit for the terminal."""
-    small = image[..., 0].reshape(16, 2, 16, 2).mean(axis=(1, 3))
-    ramp = " .:-=+*#%@"
-    return ["".join(ramp[min(9, int(v * 10))] for v in row) for row in small[::2]]

@@ -1,0 +1,297 @@
+"""Tables for the terminal.  Formatting only: every number comes from the library."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from edgedq.conversion.pipeline import ConversionResult
+    from edgedq.tflite.compare import Comparison
+    from edgedq.tflite.inspection import ModelReport
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def _ratio(value: float) -> str:
+    """1.23x; small ratios (unrelated models side by side) keep two significant digits instead of showing 0.00x."""
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def conversion_table(result: ConversionResult) -> Table:
+    table = Table(title=f"{result.source.path} ({result.source.kind.value})", title_justify="left")
+    for column in ("mode", "file", "size", "vs float32", "int8 weights", "cosine", "max |err|", "top-1", ""):
+        table.add_column(column, justify="left" if column in ("mode", "file", "") else "right")
+    for variant in result.variants:
+        manifest = variant.manifest
+        fidelity = manifest.get("fidelity")
+        output = fidelity["outputs"][0] if fidelity else None
+        table.add_row(
+            variant.mode,
+            str(variant.path),
+            _mb(manifest["model"]["size_bytes"]),
+            f"{manifest['model']['size_vs_float32']:.2f}x",
+            str(sum(op.get("weight_dtypes", {}).get("int8", 0) for op in manifest["ops"].values())),
+            _fmt(output["cosine_similarity"], 5) if output else "-",
+            _fmt(output["max_abs_error"], 3) if output else "-",
+            f"{output['top1_agreement']:.1%}" if output and output["top1_agreement"] is not None else "-",
+            "cached" if variant.cached else "converted",
+        )
+    return table
+
+
+def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
+    description = report.description
+    ops = Table(title=f"{report.path}: {_mb(description.size_bytes)}", title_justify="left")
+    for column in ("op", "count", "hybrid", "weights"):
+        ops.add_column(column, justify="left" if column in ("op", "weights") else "right")
+    for name, summary in description.ops.items():
+        weights = ", ".join(f"{dtype} x{n}" for dtype, n in summary.weight_dtypes.items()) or "-"
+        ops.add_row(name, str(summary.count), str(summary.hybrid) if summary.hybrid else "-", weights)
+    io = Table(title="interface and weights", title_justify="left")
+    for column in ("", "name", "shape", "dtype"):
+        io.add_column(column)
+    for kind, tensors in (("input", description.inputs), ("output", description.outputs)):
+        for tensor in tensors:
+            io.add_row(kind, tensor.name, str(tensor.shape), tensor.dtype)
+    for dtype, size in description.weight_bytes.items():
+        io.add_row("weights", dtype, _mb(size), "")
+    delegation = Table(title=f"XNNPACK delegation, measured with {report.runtime}", title_justify="left")
+    for column in ("partitions", "delegated nodes", "total nodes", "left to builtin kernels"):
+        delegation.add_column(column, justify="right")
+    if report.delegation:
+        d = report.delegation
+        fallback = ", ".join(f"{k} x{v}" for k, v in d["fallback_ops"].items()) or "none"
+        delegation.add_row(str(d["partitions"]), str(d["delegated_nodes"]), str(d["total_nodes"]), fallback)
+    tables = [ops, io, delegation]
+    if with_tensors:
+        tensors = Table(title="tensors", title_justify="left")
+        for column in ("name", "shape", "dtype", "bytes", "scale", "zero point", "axis"):
+            tensors.add_column(column)
+        for t in description.tensors:
+            scale = _summarise(t.scale)
+            tensors.add_row(
+                t.name,
+                str(t.shape),
+                t.dtype,
+                str(t.bytes or "-"),
+                scale,
+                _summarise(t.zero_point),
+                "-" if t.quantized_dimension is None else str(t.quantized_dimension),
+            )
+        tables.append(tensors)
+    return tables
+
+
+def _summarise(values: list[Any] | None) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return _fmt(values[0], 5)
+    return f"{len(values)} values, {_fmt(min(values), 3)}..{_fmt(max(values), 3)}"
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    table = Table(
+        title=f"{comparison.candidate} vs {comparison.reference}\n{comparison.samples} inputs: {comparison.inputs}",
+        title_justify="left",
+    )
+    for column in ("output", "max |err|", "mean |err|", "cosine", "top-1 agreement"):
+        table.add_column(column, justify="left" if column == "output" else "right")
+    for output in comparison.outputs:
+        top1 = "-" if output.top1_agreement is None else f"{output.top1_agreement:.1%}"
+        table.add_row(
+            output.name,
+            _fmt(output.max_abs_error),
+            _fmt(output.mean_abs_error),
+            f"{output.cosine_similarity:.6f}",
+            top1,
+        )
+    return table
+
+
+def bench_table(results: list[Any]) -> Table:
+    """Side by side, with the speedup of each configuration against the first model at the same settings."""
+    device = results[0].device if results else "?"
+    emulated = results[0].device_facts.get("emulated") if results and results[0].ok else None
+    title = f"edgedq bench on {device}" + (f" [yellow](emulated: {emulated})[/]" if emulated else "")
+    table = Table(title=title, title_justify="left")
+    columns = (
+        "model",
+        "size",
+        "thr",
+        "xnn",
+        "p50 ms",
+        "p90 ms",
+        "mean±std",
+        "min",
+        "init ms",
+        "first ms",
+        "speedup",
+        "partitions",
+        "delegated",
+        "peak RSS",
+        "model Δ",
+        "temp °C",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    baseline: dict[tuple[int, bool], float] = {}
+    for r in results:
+        if r.ok and (r.threads, r.xnnpack) not in baseline:
+            baseline[(r.threads, r.xnnpack)] = r.latency_ms.p50
+    for r in results:
+        name = r.model.rsplit("/", 1)[-1]
+        if not r.ok:
+            table.add_row(name, _mb(r.size_bytes), str(r.threads), "yes" if r.xnnpack else "no", "[red]failed[/]")
+            continue
+        s, d = r.latency_ms, r.delegation
+        temp = r.thermal["after"].get("temperature_c")
+        heat = "-" if temp is None else f"{temp:.0f}"
+        if r.thermal["throttled"]:
+            heat += " [red]throttled[/]"
+        table.add_row(
+            name,
+            _mb(r.size_bytes),
+            str(r.threads),
+            "yes" if r.xnnpack else "no",
+            f"{s.p50:.3f}",
+            f"{s.p90:.3f}",
+            f"{s.mean:.2f}±{s.std:.2f}",
+            f"{s.min:.3f}",
+            f"{r.init_ms:.1f}",
+            f"{r.first_inference_ms:.2f}",
+            _ratio(baseline[(r.threads, r.xnnpack)] / s.p50),
+            str(d["partitions"]),
+            f"{d['delegated_nodes']}/{d['total_nodes']}",
+            f"{r.memory_mb['peak_rss']:.1f} MB",
+            f"{r.memory_mb['model_delta']:.1f} MB" if r.memory_mb["model_delta"] is not None else "-",
+            heat,
+        )
+    return table
+
+
+def devices_table(devices: dict[str, Any]) -> Table:
+    table = Table(title="devices", title_justify="left")
+    for column in ("name", "where", "python", "threads", "tags"):
+        table.add_column(column)
+    for device in devices.values():
+        where = "this machine" if device.is_local else f"{device.user + '@' if device.user else ''}{device.host}"
+        table.add_row(
+            device.name, where, device.python or "python3", ",".join(map(str, device.threads)), ",".join(device.tags)
+        )
+    return table
+
+
+def check_table(check: Any) -> Table:
+    """The hello facts of one device, and whether its runtime is ready."""
+    facts = check.facts
+    table = Table(title=f"{check.device}: {'ready' if check.ready else 'NOT ready'}", title_justify="left")
+    table.add_column("fact")
+    table.add_column("value")
+    runtime = facts.get("runtime") or {}
+    thermal = facts.get("thermal") or {}
+    rows = {
+        "host": facts.get("hostname"),
+        "arch": facts.get("arch"),
+        "cpu": f"{facts.get('cpu_model')} x{facts.get('cores')}",
+        "cpu features": ", ".join(facts.get("cpu_features") or []) or "-",
+        "memory": f"{facts['memory_mb']:.0f} MB" if facts.get("memory_mb") else "-",
+        "os": f"{facts.get('os')} (kernel {facts.get('kernel')}, {facts.get('libc')})",
+        "python": f"{facts.get('python')} ({facts.get('python_executable')})",
+        "numpy": facts.get("numpy") or "missing",
+        "runtime": _runtime_cell(runtime, check.probe),
+        "governor": f"{thermal.get('governor') or '-'} @ {thermal['cpu_mhz']:.0f} MHz"
+        if thermal.get("cpu_mhz")
+        else thermal.get("governor"),
+        "temperature": f"{thermal['temperature_c']:.1f} C" if thermal.get("temperature_c") is not None else "-",
+        "throttled": ", ".join(thermal.get("throttled_now") or []) or "no",
+        "emulated": facts.get("emulated") or "no",
+    }
+    for key, value in rows.items():
+        table.add_row(key, "-" if value is None else str(value))
+    return table
+
+
+def _runtime_cell(runtime: dict[str, Any], probe: dict[str, Any] | None) -> str:
+    if not runtime:
+        return "[red]none[/]"
+    if probe is None:
+        return f"{runtime['name']} {runtime['version']} [red](does not load or run)[/]"
+    loaded = probe["runtime"]
+    return (
+        f"{loaded['name']} {loaded['version']}: loaded in {probe['runtime_load_ms']:.0f} ms, "
+        f"ran a probe model in {probe['probe_ms']:.1f} ms"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def eval_tables(report: Any) -> list[Table]:
+    """Accuracy side by side, then the candidate's confusion matrix and per-class precision/recall."""
+    models = [report.candidate, *([report.reference] if report.reference else [])]
+    summary = Table(title=f"edgedq eval on {report.device}: {report.data}", title_justify="left")
+    for column in ("model", "samples", "top-1", "top-5", "seconds"):
+        summary.add_column(column, justify="left" if column == "model" else "right")
+    for accuracy in models:
+        summary.add_row(
+            accuracy.model.rsplit("/", 1)[-1],
+            str(accuracy.count),
+            _pct(accuracy.top1),
+            _pct(accuracy.top5),
+            f"{accuracy.seconds:.1f}",
+        )
+    if report.reference:
+        summary.caption = (
+            f"agreement of top-1 with the reference: {_pct(report.agreement)}; "
+            f"accuracy difference: {report.accuracy_delta:+.2f} points"
+        )
+    candidate = report.candidate
+    names = candidate.classes
+    confusion = Table(title="confusion (rows: true, columns: predicted)", title_justify="left")
+    confusion.add_column("")
+    for name in names:
+        confusion.add_column(name[:8], justify="right")
+    for name, row in zip(names, candidate.confusion, strict=True):
+        confusion.add_row(name[:12], *[str(v) if v else "." for v in row])
+    per_class = Table(title="per class", title_justify="left")
+    for column in ("class", "precision", "recall", "samples"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for name, precision, recall, row in zip(
+        names, candidate.precision, candidate.recall, candidate.confusion, strict=True
+    ):
+        per_class.add_row(name, _pct(precision), _pct(recall), str(sum(row)))
+    return [summary, confusion, per_class]
+
+
+def demo_table(report: Any) -> Table:
+    """Accuracy and latency of each variant, measured on the device, float32 first."""
+    title = f"edgedq demo {report.demo} on {report.device}"
+    if report.emulated:
+        title += f" [yellow](emulated: {report.emulated}; latency is meaningless)[/]"
+    table = Table(title=title, title_justify="left")
+    for column in ("variant", "size", "accuracy", "vs float32", "agreement", "p50 ms", "p90 ms", "speedup"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    base = report.variants[0]
+    for v in report.variants:
+        p50 = v.latency_ms.get("p50")
+        table.add_row(
+            v.mode,
+            _mb(v.size_bytes),
+            _pct(v.accuracy),
+            f"{100 * (v.accuracy - base.accuracy):+.2f} pts",
+            _pct(v.agreement_with_float32) if v.agreement_with_float32 is not None else "-",
+            f"{p50:.3f}" if p50 else "-",
+            f"{v.latency_ms['p90']:.3f}" if p50 else "-",
+            f"{base.latency_ms['p50'] / p50:.2f}x" if p50 and base.latency_ms.get("p50") else "-",
+        )
+    return table
