@@ -94,5 +94,18 @@ class AgentError(EdgedqError):
     exit_code = ExitCode.AGENT
 
 
+class Outcome:
+    """A report that may hold failures: ``failure()`` says which error (and exit code) they amount to."""
+
+    def failure(self) -> EdgedqError | None:
+        raise NotImplementedError
+
+    def raise_for_failures(self) -> None:
+        """Raise the failure, if any (like ``requests``' ``raise_for_status``)."""
+        failure = self.failure()
+        if failure is not None:
+            raise failure
+
+
 def _all_subclasses(cls: type) -> list[type]:
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_all_subclasses(direct))]

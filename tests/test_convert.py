@@ -142,3 +142,10 @@ def test_file_hash_follows_the_file_not_the_cache(tmp_path):
     replacement.write_bytes(b"c" * 4096)
     replacement.replace(path)  # atomically replaced, as edgedq writes: a new inode
     assert sha256_file(path) == hashlib.sha256(b"c" * 4096).hexdigest()
+
+
+def test_one_mode_may_be_a_string(sources, converted, tmp_path):
+    """modes="dynamic" is one mode, not the letters d, y, n ... (cached, so no TensorFlow)."""
+    result = edgedq.convert(sources["dense"], tmp_path / "one.tflite", modes="dynamic")
+    assert [v.mode for v in result.variants] == ["dynamic"] and result.variants[0].cached
+    assert result.as_dict()["variants"][0]["path"] == str(tmp_path / "one.tflite")

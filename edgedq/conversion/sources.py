@@ -6,7 +6,6 @@ never pays TensorFlow's import time.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedq.errors import BadInput
+from edgedq.files import sha256_file
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -30,25 +30,6 @@ class ModelSource:
     path: Path
     kind: SourceKind
     sha256: str
-
-
-def sha256_file(path: Path) -> str:
-    """Hashed once per version of a file (inode, size, mtime): bench names a model by it, then its upload offers it.
-
-    Only a same-size rewrite in place within one file-timestamp tick, in the same process, could see the
-    old hash; an upload then fails safe (the board checks the bytes against the hash and refuses them).
-    """
-    stat = path.stat()
-    return _sha256_of(str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=512)
-def _sha256_of(path: str, inode: int, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sha256_tree(root: Path) -> str:

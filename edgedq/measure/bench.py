@@ -12,7 +12,7 @@ from typing import Any
 
 from edgedq.device.connection import Connection, PushReport
 from edgedq.device.inventory import Device, get_device
-from edgedq.errors import BadInput, EdgedqError, RunsFailed
+from edgedq.errors import BadInput, EdgedqError, Outcome, RunsFailed
 from edgedq.files import sha256_file
 from edgedq.measure.events import Events, RunFailed, RunStarted, no_events
 from edgedq.measure.runner import AgentRunner, connection_to
@@ -121,7 +121,7 @@ def _warnings(result: ConfigResult) -> list[str]:
 
 
 @dataclass
-class BenchReport:
+class BenchReport(Outcome):
     """One device's run: a result per configuration, what was pushed, or why the device could not be used."""
 
     device: str
@@ -148,11 +148,6 @@ class BenchReport:
                 hint=failed[0].error.get("hint") or "see the errors above",  # type: ignore[union-attr]
             )
         return None
-
-    def raise_for_failures(self) -> None:
-        failure = self.failure()
-        if failure is not None:
-            raise failure
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -21,13 +21,13 @@ from edgedq import files
 from edgedq.conversion import MODES
 from edgedq.conversion.pipeline import prepare_models
 from edgedq.device.inventory import Device, get_device
-from edgedq.errors import BadInput, DeviceError, EdgedqError, RunsFailed
+from edgedq.errors import BadInput, DeviceError, EdgedqError, Outcome, RunsFailed
 from edgedq.measure.bench import BenchOptions, BenchReport, bench
 from edgedq.measure.events import DeviceDone, Events, no_events
 
 
 @dataclass
-class DeployReport:
+class DeployReport(Outcome):
     source: str
     models: list[Path]
     runs: list[BenchReport]
@@ -47,11 +47,6 @@ class DeployReport:
                 hint="see the errors above; results of the others were saved",
             )
         return None
-
-    def raise_for_failures(self) -> None:
-        failure = self.failure()
-        if failure is not None:
-            raise failure
 
     def as_dict(self) -> dict[str, Any]:
         return {
