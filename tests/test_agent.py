@@ -11,7 +11,6 @@ from pathlib import Path
 import edgedq_agent
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as schema
 
 from edgedq.device.agent import AgentClient
 from edgedq.device.bundle import build_agent
@@ -20,9 +19,9 @@ from edgedq.device.local import LocalConnection, LocalProcess
 from edgedq.errors import AgentError
 from edgedq.measure.bench import BenchOptions, bench
 from edgedq.measure.stats import LatencyStats
-from edgedq.tflite import flatbuffer
 from tests.support import DEVICE_PYTHON, ROOT, device_runtime_version
 from tests.support.faults import wrapper_python
+from tests.support.models import custom_op_model
 
 NUMPY2_TFLITE_PYTHON = ROOT / ".venv-tflite-numpy2" / "bin" / "python"
 LOCAL = Device("local", python=str(DEVICE_PYTHON))
@@ -154,17 +153,6 @@ def test_thread_sweep_runs_each_configuration_in_a_fresh_process(converted):
     for r in results:
         assert r.latency_ms == LatencyStats.from_samples(r.samples_ms)
         assert len(r.samples_ms) == 5
-
-
-def custom_op_model(float_model: Path, target: Path) -> Path:
-    """The float model with its FULLY_CONNECTED op turned into a custom op no runtime has."""
-    model = flatbuffer.read_model(float_model.read_bytes())
-    for code in model.operatorCodes:
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED:
-            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-            code.customCode = "EdgedqMissingOp"
-    target.write_bytes(flatbuffer.write_model(model))
-    return target
 
 
 def test_custom_op_model_fails_alone_and_the_rest_still_run(converted, tmp_path):

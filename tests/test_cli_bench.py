@@ -7,6 +7,7 @@ import json
 from edgedq.errors import ExitCode
 from tests.support import DEVICE_PYTHON, device_runtime_version
 from tests.support.cli import run, run_json
+from tests.support.models import custom_op_model
 
 RESULT_KEYS = {
     "model",
@@ -68,15 +69,23 @@ def test_bench_converts_a_source_first(sources, converted, tmp_path, monkeypatch
 
 
 def test_bench_reports_failed_configurations_with_exit_code(converted, tmp_path):
+    unloadable = custom_op_model(converted["dense"].variant("float32").path, tmp_path / "custom.tflite")
+    good = converted["dense"].variant("dynamic").path
+    result = run("bench", str(unloadable), str(good), "--threads", "1", "--runs", "3", "--json")
+    assert result.exit_code == ExitCode.RUNS_FAILED
+    results = json.loads(result.stdout)["results"]
+    assert results[0]["error"]["code"] == "custom_op_missing"
+    assert results[1]["error"] is None and results[1]["latency_ms"]["p50"] > 0
+    assert "1 of 2 configurations failed" in result.stderr
+
+
+def test_a_file_that_is_not_a_model_is_refused_before_anything_runs(converted, tmp_path):
     not_a_model = tmp_path / "notes.tflite"
     not_a_model.write_text("hello")
     good = converted["dense"].variant("dynamic").path
     result = run("bench", str(not_a_model), str(good), "--threads", "1", "--runs", "3", "--json")
-    assert result.exit_code == ExitCode.RUNS_FAILED
-    results = json.loads(result.stdout)["results"]
-    assert results[0]["error"]["code"] in ("model_invalid", "model_load_failed")
-    assert results[1]["error"] is None and results[1]["latency_ms"]["p50"] > 0
-    assert "1 of 2 configurations failed" in result.stderr
+    assert result.exit_code == ExitCode.BAD_INPUT and "not a TFLite model" in result.stderr
+    assert result.stdout == ""
 
 
 def test_bench_missing_model(tmp_path):

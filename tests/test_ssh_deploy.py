@@ -78,7 +78,8 @@ def test_the_board_refuses_an_upload_whose_hash_differs(board, tmp_path):
     payload = tmp_path / "model.tflite"
     payload.write_bytes(os.urandom(100_000))
     with connect(board.device()) as connection:
-        offer = connection.folder.offer(payload, "0" * 64, payload.stat().st_size)  # announces the wrong hash
+        wrong = "0" * 64  # announces the wrong hash
+        offer = connection.folder.offer(payload, wrong, connection.folder.store_path(wrong, payload.name))
         offer.read_answer()
         assert offer.wanted
         with pytest.raises(DeviceError, match="arrived corrupted"):
@@ -128,7 +129,8 @@ def test_full_disk_on_the_board(board, tmpfs, converted):
     assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
     assert "MB free" in result.stderr and "bigger disk" in result.stderr
     with connect(board.device(workdir=str(small / "edgedq"))) as connection:  # past the free-space check, for real
-        offer = connection.folder.offer(model, hashlib.sha256(model.read_bytes()).hexdigest(), 1)
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()
+        offer = connection.folder.offer(model, digest, connection.folder.store_path(digest, model.name))
         offer.read_answer()
         with pytest.raises(DeviceStorageError, match="No space left"):
             offer.send(lambda _n: None)

@@ -9,6 +9,7 @@ import traceback
 from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
 from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime, locate_runtime
+from edgedq_agent.verify import verify_files
 
 HANDLED = ("bench", "eval", "run", "probe")
 
@@ -63,6 +64,7 @@ def main() -> int:
             emit("error", id=request_id, **runtime_error)
             continue
         try:
+            verify_files(request.get("verify") or {})
             runtime = runtime or find_runtime(preferred)
             emit("result", id=request_id, **_handler(request["type"])(runtime, request))
         except AgentFailure as failure:

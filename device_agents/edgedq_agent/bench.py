@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 from edgedq_agent import inputs, system
 from edgedq_agent.delegation import delegation_summary
-from edgedq_agent.protocol import emit
+from edgedq_agent.protocol import emit, finite_list
 from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
 
 PROGRESS_EVERY_S = 1.0
@@ -69,7 +69,7 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     after_run = _memory()
     rollup = system.smaps_rollup_kb()
     outputs = {
-        d["name"]: {"shape": list(np.shape(v)), "checksum": float(np.asarray(v, dtype=np.float64).sum())}
+        d["name"]: {"shape": list(np.shape(v)), "checksum": finite_list(np.asarray(v, dtype=np.float64).sum())[0]}
         for d in interpreter.get_output_details()
         for v in [interpreter.get_tensor(d["index"])]
     }

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 from edgedq_agent import frontend, inputs
-from edgedq_agent.protocol import emit
+from edgedq_agent.protocol import emit, finite_list
 from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
 
 PROGRESS_EVERY_S = 1.0
@@ -103,7 +103,7 @@ def run_samples(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
         started = time.perf_counter()
         outputs = model.invoke(sample)
         results.append(
-            {"latency_ms": (time.perf_counter() - started) * 1e3, "outputs": [o.reshape(-1).tolist() for o in outputs]}
+            {"latency_ms": (time.perf_counter() - started) * 1e3, "outputs": [finite_list(o) for o in outputs]}
         )
     return {
         "runtime": runtime.describe(),

@@ -7,6 +7,7 @@ agent -> host: hello, progress, result, error.  Logs go to stderr only.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -18,7 +19,8 @@ _OUT = sys.stdout
 def emit(kind: str, **fields: Any) -> None:
     fields["type"] = kind
     fields.setdefault("protocol", PROTOCOL_VERSION)
-    _OUT.write(json.dumps(fields, separators=(",", ":"), default=_plain) + "\n")
+    # NaN and Infinity are not JSON: the host refuses them, so they never leave the board
+    _OUT.write(json.dumps(fields, separators=(",", ":"), default=_plain, allow_nan=False) + "\n")
     _OUT.flush()
 
 
@@ -31,3 +33,8 @@ def _plain(value: Any) -> Any:
 def log(message: str) -> None:
     sys.stderr.write("edgedq-agent: %s\n" % message)
     sys.stderr.flush()
+
+
+def finite_list(array: Any) -> list:
+    """Values as a flat list, a non-finite one as null (a model may really output NaN)."""
+    return [value if math.isfinite(value) else None for value in array.reshape(-1).tolist()]

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 import click
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
+from edgedq.cli.options import (
+    board_options,
+    max_secs_option,
+    runs_option,
+    threads_option,
+    timeout_option,
+    warmup_option,
+)
 from edgedq.conversion import MODES
 
 if TYPE_CHECKING:
@@ -21,7 +28,14 @@ if TYPE_CHECKING:
 @threads_option
 @runs_option
 @warmup_option
-@click.option("--min-secs", default=0.0, show_default=True, help="Keep running until this many seconds passed.")
+@max_secs_option
+@click.option(
+    "--min-secs",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Keep running until this many seconds passed.",
+)
 @click.option("--no-xnnpack", is_flag=True, help="Builtin kernels only (no default delegates).")
 @click.option("--both", is_flag=True, help="Each configuration with and without XNNPACK.")
 @click.option(
@@ -42,6 +56,7 @@ def bench_command(
     threads: list[int] | None,
     runs: int,
     warmup: int,
+    max_secs: float,
     min_secs: float,
     no_xnnpack: bool,
     both: bool,
@@ -73,6 +88,7 @@ def bench_command(
         runs=runs,
         warmup=warmup,
         min_secs=min_secs,
+        max_secs=max_secs,
         timeout=timeout,
         inputs=inputs,
         lock_wait=lock_wait,

@@ -14,7 +14,9 @@ from edgedq.cli.options import inventory_option
 @click.argument("which", type=click.Choice(["vision", "speech"]))
 @click.option("--device", "device_name", default="local", show_default=True, help="A device from the inventory.")
 @click.option("--full", is_flag=True, help="Train longer on more augmented data (the default is a quick setting).")
-@click.option("--runs", default=50, show_default=True, help="Counted benchmark runs per variant.")
+@click.option(
+    "--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Counted benchmark runs per variant."
+)
 @inventory_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"variants": [...], "samples": [...]}.')
 def demo_command(which: str, device_name: str, full: bool, runs: int, inventory: Path | None, as_json: bool) -> None:

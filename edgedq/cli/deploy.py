@@ -8,7 +8,14 @@ import click
 
 from edgedq.cli.app import cli, print_json, status_console
 from edgedq.cli.bench import show_results
-from edgedq.cli.options import board_options, runs_option, threads_option, timeout_option, warmup_option
+from edgedq.cli.options import (
+    board_options,
+    max_secs_option,
+    runs_option,
+    threads_option,
+    timeout_option,
+    warmup_option,
+)
 from edgedq.conversion import MODES
 from edgedq.errors import DeviceError
 
@@ -29,6 +36,7 @@ def _names(value: str | None) -> list[str]:
 @threads_option
 @runs_option
 @warmup_option
+@max_secs_option
 @timeout_option(120.0)
 @board_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"source", "models", "devices": [...]}.')
@@ -42,6 +50,7 @@ def deploy_command(
     threads: list[int] | None,
     runs: int,
     warmup: int,
+    max_secs: float,
     timeout: float,
     inventory: Path | None,
     accept_new_host: bool,
@@ -65,7 +74,9 @@ def deploy_command(
         raise DeviceError("say where to deploy", hint="pass --device NAME (see 'edgedq devices') or --tag TAG")
     devices = select_devices(names, list(tags), inventory)
     # no --threads: each board's own thread counts from the inventory
-    options = BenchOptions(threads=threads or [], runs=runs, warmup=warmup, timeout=timeout, lock_wait=lock_wait)
+    options = BenchOptions(
+        threads=threads or [], runs=runs, warmup=warmup, max_secs=max_secs, timeout=timeout, lock_wait=lock_wait
+    )
     console = status_console()
     with console.status("converting") as status:
         from edgedq.conversion.pipeline import prepare_models

@@ -15,7 +15,7 @@ from edgedq.cli.options import board_options, timeout_option
 @click.option("--device", "device_name", default="local", show_default=True, help="A device from the inventory.")
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="An .npz (x, y) or a folder per class.")
 @click.option("--reference", type=click.Path(path_type=Path), help="The float model to compare with.")
-@click.option("--threads", default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Interpreter threads.")
 @timeout_option(300.0)
 @board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report (accuracy, confusion, per class).")

@@ -98,7 +98,13 @@ def inspect_command(model: Path, tensors: bool, as_json: bool) -> None:
 @click.argument("reference", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), help="Inputs (.npz); default: generated.")
-@click.option("--samples", default=DEFAULT_SAMPLES, show_default=True, help="How many generated inputs.")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SAMPLES,
+    show_default=True,
+    help="How many generated inputs.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def compare_command(reference: Path, candidate: Path, data: Path | None, samples: int, as_json: bool) -> None:
     """How far CANDIDATE's outputs stray from REFERENCE's on the same inputs.

@@ -25,17 +25,37 @@ inventory_option = click.option(
 accept_option = click.option(
     "--accept-new-host", is_flag=True, help="Trust an unknown host key and record it in ~/.ssh/known_hosts."
 )
+SECONDS = click.FloatRange(min=0.0, min_open=True)  # a wait of 0 s or less is never what was meant
 lock_wait_option = click.option(
-    "--lock-wait", default=600.0, show_default=True, help="Seconds to wait while another run holds the board."
+    "--lock-wait",
+    type=click.FloatRange(min=0.0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait while another run holds the board.",
 )
 threads_option = click.option("--threads", callback=int_list, help="Thread counts, e.g. 1,2,4 (default: the device's).")
-runs_option = click.option("--runs", default=50, show_default=True, help="Counted runs (at least).")
-warmup_option = click.option("--warmup", default=1, show_default=True, help="Warm-up runs, not counted.")
+runs_option = click.option(
+    "--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Counted runs (at least)."
+)
+warmup_option = click.option(
+    "--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Warm-up runs, not counted."
+)
+max_secs_option = click.option(
+    "--max-secs",
+    type=SECONDS,
+    default=150.0,
+    show_default=True,
+    help="Cap on the counted runs (and on the warm-up) of one configuration, as benchmark_model's --max_secs.",
+)
 
 
 def timeout_option(default: float) -> click.Option:
     return click.option(
-        "--timeout", default=default, show_default=True, help="Seconds of silence before an agent counts as hung."
+        "--timeout",
+        type=SECONDS,
+        default=default,
+        show_default=True,
+        help="Seconds of silence before an agent counts as hung.",
     )
 
 

@@ -68,8 +68,8 @@ class DeviceProgress:
             case RunProgress(label=label, phase=phase, done=done, target=target):
                 description = f"{label}: {phase} {done}/{target}"
                 self.progress.update(self.tasks[device], total=target or None, completed=done, description=description)
-            case RunFailed(label=label, message=message):
-                self.console.print(f"[red]{escape(device)}: {escape(label)}: {escape(message)}[/]")
+            case RunFailed(label=label, message=message):  # the message names the device
+                self.console.print(f"[red]{escape(label)}: {escape(message)}[/]")
             case DeviceDone(error=error):
                 self._stage(device, "done" if error is None else "failed")
                 if error is not None:

@@ -21,7 +21,7 @@ from edgedq.conversion import MODES
 from edgedq.conversion.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range
 from edgedq.conversion.sources import ModelSource, make_converter, open_source
 from edgedq.conversion.tf_driver import Calibration, run_converter
-from edgedq.errors import BadInput
+from edgedq.errors import BadInput, OutputError
 from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
 from edgedq.tflite.compare import compare
 from edgedq.tflite.describe import describe_model
@@ -212,6 +212,7 @@ def convert(
     if "int8" in modes and calib is None:
         raise BadInput("int8 needs representative inputs", hint="pass --calibration FILE.npz (arrays x or per input)")
     targets = output_paths(output, modes)
+    _refuse_overwriting_inputs(targets, [src.path, *([calib.path] if calib else [])])
     for path in targets.values():
         files.check_writable_dir(path)
     recipe = DynamicRangeRecipe(keep_float=keep_float)
@@ -235,6 +236,20 @@ def convert(
     return result
 
 
+def _refuse_overwriting_inputs(targets: dict[str, Path], inputs: list[Path]) -> None:
+    """No output (model or manifest) may be an input, or lie inside a SavedModel folder that is one."""
+    sources = [path.resolve() for path in inputs]
+    for target in targets.values():
+        for written in (target, target.with_name(target.name + ".json")):
+            resolved = written.resolve()
+            clash = next((s for s in sources if resolved == s or s in resolved.parents), None)
+            if clash is not None:
+                raise OutputError(
+                    f"refusing to write {written}: it would overwrite the input {clash}",
+                    hint="choose another output path with -o",
+                )
+
+
 def _install(cached_model: Path, variant: Variant) -> None:
     """Copy from the cache to the user's path atomically, manifest beside it."""
     files.atomic_write_bytes(variant.path, cached_model.read_bytes())
@@ -244,12 +259,19 @@ def _install(cached_model: Path, variant: Variant) -> None:
 def prepare_models(
     source: Path, modes: list[str], calibration: str | Path | None = None, on_stage: Stage | None = None
 ) -> list[Path]:
-    """A ``.tflite`` as it is; a TensorFlow model converted (cached) into each mode, under EDGEDQ_HOME/models."""
+    """A ``.tflite`` as it is; a TensorFlow model converted (cached) into each mode, under EDGEDQ_HOME/models.
+
+    Each source and option set gets its own folder, named by their content: two runs converting different
+    sources of the same name at once never see each other's files.
+    """
     if source.suffix == ".tflite":
         if not source.is_file():
             raise BadInput(f"{source}: no such model file")
         return [source]
-    out = files.edgedq_home() / "models" / f"{source.stem or source.name}.tflite"
+    calibration_sha = files.sha256_file(Path(calibration)) if calibration and Path(calibration).is_file() else None
+    identity = {"source": open_source(source).sha256, "calibration": calibration_sha, "versions": tool_versions()}
+    folder = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    out = files.edgedq_home() / "models" / folder / f"{source.stem or source.name}.tflite"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = convert(source, out, modes, calibration=calibration, on_stage=on_stage)
     return [result.variant(mode).path for mode in modes]

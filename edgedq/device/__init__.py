@@ -6,6 +6,7 @@ runs agents; what is measured is the caller's business.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,3 +23,10 @@ def connect(device: Device, accept_new_host: bool = False) -> Connection:
     from edgedq.device.ssh.connection import SSHConnection
 
     return SSHConnection(device, accept_new_host)
+
+
+def close_all() -> None:
+    """Close every open board connection at once (Ctrl-C): threads waiting on one return, boards end the lease."""
+    ssh = sys.modules.get("edgedq.device.ssh.client")
+    if ssh is not None:
+        ssh.close_all()

@@ -13,11 +13,13 @@ import json
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import IO, Any, Protocol
 
 import edgedq_agent
 
+from edgedq.device.protocol import check_result, parse
 from edgedq.errors import AgentError, BadInput, EdgedqError, RuntimeMissing
 
 Progress = Callable[[dict[str, Any]], None]
@@ -98,19 +100,28 @@ class AgentClient:
     def __enter__(self) -> AgentClient:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:  # interrupted or failed: no grace period for an agent that may be busy for minutes
+            self.process.kill()
 
     def close(self) -> None:
         self.process.close_input()
         if self.process.exit_status(timeout=5) is None:
             self.process.kill()
 
-    def _next(self, doing: str) -> dict[str, Any]:
+    def _next(self, doing: str, deadline: float | None = None) -> dict[str, Any]:
+        wait = self.timeout if deadline is None else min(self.timeout, max(0.0, deadline - time.monotonic()))
         try:
-            line = self.process.lines.get(timeout=self.timeout)
+            line = self.process.lines.get(timeout=wait)
         except queue.Empty:
             self.process.kill()
+            if wait < self.timeout:
+                raise AgentError(
+                    f"{self.device}: the agent was still {doing} at its deadline; it was stopped",
+                    hint="a run may take at most 2 x (--max-secs + --timeout); raise them for a very slow model",
+                ) from None
             raise AgentError(
                 f"{self.device}: the agent sent nothing for {self.timeout:.0f} s while {doing}; it was stopped",
                 hint="raise --timeout if the model is very slow, else the runtime hung",
@@ -118,10 +129,10 @@ class AgentClient:
         if line is None:
             raise self._died(doing)
         try:
-            message = json.loads(line)
-        except ValueError:
-            raise AgentError(f"{self.device}: the agent wrote something that is not protocol: {line[:120]!r}") from None
-        return message
+            return parse(line)
+        except EdgedqError as error:  # whatever it is doing, it is not speaking our protocol
+            self.process.kill()
+            raise type(error)(f"{self.device}: {error.message}", error.hint, error.code) from None
 
     def _died(self, doing: str) -> EdgedqError:
         status = self.process.exit_status(timeout=10)
@@ -144,33 +155,35 @@ class AgentClient:
         message = self._next("starting")
         if message.get("type") != "hello":
             raise AgentError(f"{self.device}: the agent did not say hello first")
-        if message.get("protocol") != edgedq_agent.PROTOCOL_VERSION:
-            raise AgentError(
-                f"{self.device}: the agent speaks protocol {message.get('protocol')}, "
-                f"this edgedq speaks {edgedq_agent.PROTOCOL_VERSION}",
-                hint="the agent will be redeployed; if this persists, reinstall edgedq",
-            )
         self.hello = message
         return message
 
-    def request(self, kind: str, body: dict[str, Any], on_progress: Progress | None = None) -> dict[str, Any]:
-        """Send one request; progress goes to ``on_progress``; the result comes back without its envelope."""
+    def request(
+        self, kind: str, body: dict[str, Any], on_progress: Progress | None = None, deadline_s: float | None = None
+    ) -> dict[str, Any]:
+        """Send one request; progress goes to ``on_progress``; the checked result comes back without its envelope.
+
+        ``deadline_s`` bounds the whole request, however much progress the agent reports.
+        """
         self._counter += 1
         request_id = f"{kind}-{self._counter}"
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
         self.process.send(
             json.dumps({"type": kind, "id": request_id, "protocol": edgedq_agent.PROTOCOL_VERSION, **body}) + "\n"
         )
         while True:
-            message = self._next(f"running {kind}")
+            message = self._next(f"running {kind}", deadline)
             if message.get("id") not in (request_id, None):
                 continue
             if message["type"] == "progress":
                 if on_progress:
                     on_progress(message)
             elif message["type"] == "result":
-                return {k: v for k, v in message.items() if k not in _ENVELOPE}
+                return check_result(kind, {k: v for k, v in message.items() if k not in _ENVELOPE})
             elif message["type"] == "error":
                 raise error_from_agent(self.device, message)
+            else:
+                raise AgentError(f"{self.device}: the agent answered {kind} with a {message['type']} message")
 
 
 def one_request(
@@ -180,11 +193,12 @@ def one_request(
     body: dict[str, Any],
     timeout: float,
     on_progress: Progress | None = None,
+    deadline_s: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A fresh agent process for one request: its hello and its result (it ends when this returns)."""
     with AgentClient(process, device, timeout) as client:
         hello = client.start()
-        return hello, client.request(kind, body, on_progress)
+        return hello, client.request(kind, body, on_progress, deadline_s)
 
 
 def error_from_agent(device: str, message: dict[str, Any]) -> EdgedqError:

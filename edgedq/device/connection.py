@@ -79,3 +79,8 @@ class Connection(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release everything this connection holds on the device."""
+
+    @property
+    def notes(self) -> list[str]:
+        """Things the device did that the user should know about but that are not errors."""
+        return []

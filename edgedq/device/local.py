@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -20,7 +22,12 @@ class LocalProcess(PipedProcess):
         command = [python, str(agent)] + (["--runtime", runtime] if runtime else [])
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                bufsize=0,
+                start_new_session=True,  # its own process group: a kill reaches whatever it started
             )
         except OSError as exc:
             raise RuntimeMissing(
@@ -47,7 +54,8 @@ class LocalProcess(PipedProcess):
             return None
 
     def kill(self) -> None:
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from edgedq.device.connection import Connection, PushReport
 from edgedq.device.inventory import Device, get_device
-from edgedq.errors import BadInput, EdgedqError, Outcome, RunsFailed
+from edgedq.errors import BadInput, ConnectionFailed, EdgedqError, Outcome, RunsFailed
 from edgedq.files import sha256_file
 from edgedq.measure.events import Events, RunFailed, RunStarted, no_events
 from edgedq.measure.runner import AgentRunner, connection_to
 from edgedq.measure.stats import LatencyStats
+from edgedq.tflite.flatbuffer import check_model_file
 
 HOT_C = 80.0  # a Raspberry Pi starts to throttle around 80-85 C
 WIDE_SPREAD = 0.25  # p90 more than 25 % above the median: too noisy to trust a small difference
@@ -33,6 +34,11 @@ class BenchOptions:
     timeout: float = 120.0  # silence from the agent longer than this means it hung
     inputs: Path | None = None
     lock_wait: float = 600.0  # how long to wait for another run holding the device
+
+    @property
+    def deadline_s(self) -> float:
+        """A configuration's whole time: warm-up and counted runs (each capped by max_secs), load and slack."""
+        return 2 * (self.max_secs + self.timeout)
 
 
 @dataclass
@@ -182,6 +188,8 @@ def bench(
     for path in data:
         if not path.is_file():
             raise BadInput(f"{path}: no such file")
+    for model in models:
+        check_model_file(model)
     with connection_to(device, connection, inventory, accept_new_host, notify) as opened:
         return _bench_on(opened, models, options, data, notify)
 
@@ -211,8 +219,13 @@ def _bench_on(
                         "inputs": inputs,
                     }
                     try:
-                        hello, reply = runner.request("bench", body, options.timeout, label)
+                        files = [model, *([options.inputs] if options.inputs else [])]
+                        hello, reply = runner.request(
+                            "bench", body, options.timeout, label, verify=files, deadline_s=options.deadline_s
+                        )
                         _fill(result, hello, reply)
+                    except ConnectionFailed:
+                        raise  # the device is gone: its other configurations cannot run either
                     except EdgedqError as error:
                         result.error = error.as_dict()
                         notify(RunFailed(connection.name, label, error.message))

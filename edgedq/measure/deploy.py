@@ -9,6 +9,8 @@ board failing does not stop the others.
 from __future__ import annotations
 
 import re
+import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +22,7 @@ from typing import Any
 from edgedq import files
 from edgedq.conversion import MODES
 from edgedq.conversion.pipeline import prepare_models
+from edgedq.device import close_all
 from edgedq.device.inventory import Device, get_device
 from edgedq.errors import BadInput, DeviceError, EdgedqError, Outcome, RunsFailed
 from edgedq.measure.bench import BenchOptions, BenchReport, bench
@@ -66,21 +69,30 @@ def variant_modes(mode: str, compare: list[str]) -> list[str]:
 
 
 def results_path(device: str, source: Path) -> Path:
+    """A file of its own for every run: the time, a random part (runs in the same second), device and model."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stamp}-{device}-{source.stem or source.name}")
-    return files.edgedq_home() / "results" / f"{safe}.json"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}-{source.stem or source.name}")[:80]
+    return files.edgedq_home() / "results" / f"{stamp}-{secrets.token_hex(4)}-{safe}.json"
 
 
 def deploy_to(
-    device: Device, models: list[Path], source: Path, options: BenchOptions, accept_new_host: bool, notify: Events
+    device: Device,
+    models: list[Path],
+    source: Path,
+    options: BenchOptions,
+    accept_new_host: bool,
+    notify: Events,
+    interrupted: threading.Event | None = None,
 ) -> BenchReport:
-    """One board's whole run; its failure is recorded in the report, not raised."""
+    """One board's whole run; its failure is recorded in the report, not raised; an interrupted one is not saved."""
     started = time.perf_counter()
     try:
         run = bench(models, device, options, accept_new_host=accept_new_host, on_event=notify)
     except EdgedqError as error:
         run = BenchReport(device.name, error=error.as_dict())
     run.seconds = time.perf_counter() - started
+    if interrupted is not None and interrupted.is_set():
+        return run
     path = results_path(device.name, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     run.saved = str(path)
@@ -113,10 +125,16 @@ def deploy(
     source, options, notify = Path(source), options or BenchOptions(), on_event or no_events
     if models is None:
         models = prepare_models(source, variant_modes(mode, list(compare)), calibration, on_stage)
+    interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         futures = [
-            pool.submit(deploy_to, device, models, source, replace(options), accept_new_host, notify)
+            pool.submit(deploy_to, device, models, source, replace(options), accept_new_host, notify, interrupted)
             for device in chosen
         ]
-        runs = [future.result() for future in futures]
+        try:
+            runs = [future.result() for future in futures]
+        except KeyboardInterrupt:  # stop every board now: closing the connections wakes each thread
+            interrupted.set()
+            close_all()
+            raise
     return DeployReport(str(source), models, runs)

@@ -125,7 +125,7 @@ def evaluate(
                 "threads": threads,
                 "top_k": 5,
             }
-            _hello, reply = runner.request("eval", body, timeout, label)
+            _hello, reply = runner.request("eval", body, timeout, label, verify=[path, dataset.x])
             accuracy = score(str(path), reply["predictions"], dataset.labels, dataset.classes)
             accuracy.seconds = reply["seconds"]
             scores.append(accuracy)
@@ -159,5 +159,5 @@ def run_samples(
     ):
         body = {"model": runner.remote(model), "x": runner.remote(x), "count": count, "frontend": frontend,
                 "threads": threads}  # fmt: skip
-        _hello, reply = runner.request("run", body, timeout)
+        _hello, reply = runner.request("run", body, timeout, verify=[model, x])
     return reply

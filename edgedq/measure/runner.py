@@ -14,6 +14,7 @@ from edgedq.device.agent import one_request
 from edgedq.device.bundle import build_agent
 from edgedq.device.connection import Connection, PushReport
 from edgedq.device.inventory import Device, get_device
+from edgedq.files import sha256_file
 from edgedq.measure.events import Connecting, Events, LockWait, RunProgress, Uploaded, Uploading
 
 
@@ -71,9 +72,21 @@ class AgentRunner:
         return self.push.remote[Path(path)]
 
     def request(
-        self, kind: str, body: dict[str, Any], timeout: float, label: str | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        timeout: float,
+        label: str | None = None,
+        *,
+        verify: list[Path] = (),  # type: ignore[assignment]
+        deadline_s: float | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A fresh agent process answers one request: (its hello, the result); its progress becomes events."""
+        """A fresh agent process answers one request: (its hello, the result); its progress becomes events.
+
+        The agent checks each ``verify`` file's sha256 before it uses it; ``timeout`` bounds the agent's silence,
+        ``deadline_s`` the whole request.
+        """
+        body = {**body, "verify": {self.remote(path): sha256_file(Path(path)) for path in verify}}
 
         def progress(message: dict[str, Any]) -> None:
             if label is not None:
@@ -81,4 +94,4 @@ class AgentRunner:
                 self.notify(event)
 
         process = self.connection.start_agent(self.agent.path)
-        return one_request(process, self.device, kind, body, timeout, progress)
+        return one_request(process, self.device, kind, body, timeout, progress, deadline_s)

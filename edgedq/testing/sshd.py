@@ -38,6 +38,10 @@ class TestSshd:
     host_key: Path
     client_key: Path
     process: subprocess.Popen | None = None
+    host: str = "127.0.0.1"  # where clients reach it
+    listen: tuple[str, ...] = ("127.0.0.1",)
+    prefix: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", NAME): where it runs
+    extra_config: str = ""  # more sshd_config lines (SetEnv ...)
 
     @property
     def user(self) -> str:
@@ -45,28 +49,29 @@ class TestSshd:
 
         return getpass.getuser()
 
-    def known_hosts_line(self, key: Path | None = None) -> str:
+    def known_hosts_line(self, key: Path | None = None, host: str | None = None) -> str:
         """The line ``ssh`` would record for this server (``[127.0.0.1]:port keytype key``)."""
         public = (key or self.host_key).with_suffix(".pub").read_text().split()
-        return f"[127.0.0.1]:{self.port} {public[0]} {public[1]}\n"
+        return f"[{host or self.host}]:{self.port} {public[0]} {public[1]}\n"
 
     def start(self) -> TestSshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation folder sshd insists on
         config = self.folder / "sshd_config"
+        listen = "".join(f"ListenAddress {address}\n" for address in self.listen)
         config.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"Port {self.port}\n{listen}HostKey {self.host_key}\n"
             f"AuthorizedKeysFile {self.folder / 'authorized_keys'}\nPidFile {self.folder / 'sshd.pid'}\n"
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nAllowTcpForwarding yes\nMaxStartups 100\nMaxSessions 100\n"
-            "Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+            "Subsystem sftp internal-sftp\nLogLevel ERROR\n" + self.extra_config
         )
         with open(self.folder / "sshd.log", "w") as log:
             self.process = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log
+                [*self.prefix, SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=1):
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"sshd exited: {(self.folder / 'sshd.log').read_text()}")
@@ -95,12 +100,13 @@ class TestSshd:
                 os.kill(pid, signal.SIGKILL)
 
 
-def make_sshd(folder: Path) -> TestSshd:
+def make_sshd(folder: Path, **settings: object) -> TestSshd:
+    """A started sshd with fresh keys; ``settings`` are TestSshd fields (host, listen, prefix, extra_config)."""
     folder.mkdir(parents=True, exist_ok=True)
     host_key = keygen(folder / "host_ed25519")
     client_key = keygen(folder / "client_ed25519")
     (folder / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
-    return TestSshd(folder, free_port(), host_key, client_key).start()
+    return TestSshd(folder, free_port(), host_key, client_key, **settings).start()  # type: ignore[arg-type]
 
 
 @dataclass
@@ -116,7 +122,7 @@ class Board:
 
     def entry(self, **overrides: object) -> dict[str, object]:
         entry: dict[str, object] = {
-            "host": "127.0.0.1",
+            "host": self.sshd.host,
             "port": self.sshd.port,
             "user": self.sshd.user,
             "identity_file": str(self.sshd.client_key),

@@ -7,8 +7,10 @@ for models of tens of megabytes.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import flatbuffers
 import numpy as np
@@ -42,6 +44,29 @@ def read_model(data: bytes, source: str = "model") -> schema.ModelT:
     if not model.subgraphs:
         raise BadInput(f"{source} has no subgraphs")
     return model
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse what is not a TFLite model before it is sent anywhere, without reading a big file whole.
+
+    The identifier first, then the root table's shape through a memory map: enough to stop a wrong file
+    (a checkpoint, a video, a truncated download) from being uploaded to a board and handed to its runtime.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8)[4:8] != _FILE_IDENTIFIER:
+                raise BadInput(f"{path} is not a TFLite model (no TFL3 identifier)", hint="check the file path")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                model = schema.Model.GetRootAs(data, 0)
+                if model.SubgraphsLength() < 1 or model.Subgraphs(0).OperatorsLength() < 0:
+                    raise BadInput(f"{path} is corrupt or not a TFLite model (it has no subgraph)")
+                model.OperatorCodesLength(), model.BuffersLength()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read it ({exc.strerror})") from None
+    except BadInput:
+        raise
+    except Exception as exc:  # flatbuffers raises bare struct/index errors on nonsense offsets
+        raise BadInput(f"{path} is corrupt or truncated ({type(exc).__name__})") from None
 
 
 def write_model(model: schema.ModelT) -> bytes:

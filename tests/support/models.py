@@ -89,3 +89,18 @@ def flatten_net(path: Path, shape: tuple[int, ...]) -> Path:
 
     keras.Sequential([keras.Input(shape), keras.layers.Flatten()]).save(path)
     return path
+
+
+def custom_op_model(float_model: Path, target: Path) -> Path:
+    """The float model with its FULLY_CONNECTED op turned into a custom op no runtime has: valid, not loadable."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgedq.tflite import flatbuffer
+
+    model = flatbuffer.read_model(float_model.read_bytes())
+    for code in model.operatorCodes:
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED:
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+            code.customCode = "EdgedqMissingOp"
+    target.write_bytes(flatbuffer.write_model(model))
+    return target

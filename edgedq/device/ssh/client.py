@@ -12,7 +12,9 @@ import logging
 import select
 import shlex
 import socket
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,8 +30,20 @@ from edgedq.errors import ConnectionFailed, EdgedqError
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
-def _dial(target: SSHTarget, device: str, accept_new_host: bool, sock: paramiko.Channel | None) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
+IO_TIMEOUT = 120.0  # a connected board that answers nothing for this long (a command, an offer) is an error
+ALIVE_INTERVAL, ALIVE_COUNT = 5.0, 3  # as ssh's ServerAliveInterval/CountMax: a dead link is given up after 15 s
+_LIVE: weakref.WeakSet[SSHClient] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every open board connection now (Ctrl-C): whatever waits on one returns at once."""
+    for client in list(_LIVE):
+        client.close()
+
+
+def _dial(
+    client: paramiko.SSHClient, target: SSHTarget, device: str, accept_new_host: bool, sock: paramiko.Channel | None
+) -> None:
     load_known_hosts(client)
     client.set_missing_host_key_policy(TrustPolicy(accept_new_host, device))
     keys = [path for path in target.identity_files if Path(path).is_file()]
@@ -52,7 +66,6 @@ def _dial(target: SSHTarget, device: str, accept_new_host: bool, sock: paramiko.
     except Exception as exc:
         client.close()
         raise _connect_error(exc, target, device, keys) from None
-    return client
 
 
 def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[str]) -> EdgedqError:
@@ -94,20 +107,45 @@ def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[st
 class SSHClient:
     """A connected board (through its jump hosts): run quoted commands and open streaming channels."""
 
+    io_timeout = IO_TIMEOUT
+
     def __init__(self, target: SSHTarget, device: str, accept_new_host: bool = False) -> None:
         self.target, self.device = target, device
         self._clients: list[paramiko.SSHClient] = []
+        self._closed = threading.Event()
+        self.gone: str | None = None  # why the connection was given up, when it was
+        _LIVE.add(self)  # before dialling: Ctrl-C must be able to abort a connect in progress
         sock = None
         try:
             for hop in (*target.jumps, target):
-                client = _dial(hop, device, accept_new_host, sock)
+                client = paramiko.SSHClient()
                 self._clients.append(client)
+                _dial(client, hop, device, accept_new_host, sock)
                 if hop is not target:
                     sock = self._forward(client, target.jumps, hop)
         except BaseException:
             self.close()
             raise
         self.client = self._clients[-1]
+        watch = threading.Thread(target=self._server_alive, args=(self.transport,), daemon=True, name="edgedq-alive")
+        watch.start()
+
+    def _server_alive(self, transport: paramiko.Transport) -> None:
+        """ssh's ServerAlive: a reply to a keepalive request proves the link; ALIVE_COUNT missed in a row end it.
+
+        paramiko's own keepalive expects no reply, so it cannot tell a dead link; TCP would take hours.
+        Closing the transport wakes every wait on it, which then reports the connection lost.
+        """
+        missed = 0
+        while transport.is_active() and not self._closed.wait(ALIVE_INTERVAL):
+            probe = threading.Thread(target=transport.global_request, args=("keepalive@openssh.com",), daemon=True)
+            probe.start()
+            probe.join(ALIVE_INTERVAL)
+            missed = missed + 1 if probe.is_alive() else 0
+            if missed >= ALIVE_COUNT:
+                self.gone = f"no answer for {ALIVE_INTERVAL * ALIVE_COUNT:.0f} s"
+                transport.close()
+                return
 
     def _forward(self, client: paramiko.SSHClient, jumps: tuple[SSHTarget, ...], hop: SSHTarget) -> paramiko.Channel:
         following = (*jumps, self.target)[list(jumps).index(hop) + 1]
@@ -123,9 +161,10 @@ class SSHClient:
             ) from None
 
     def close(self) -> None:
+        self._closed.set()
         for client in reversed(self._clients):
             client.close()
-        self._clients.clear()
+        _LIVE.discard(self)
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -135,22 +174,39 @@ class SSHClient:
         return transport
 
     def lost(self, doing: str) -> ConnectionFailed:
+        why = f" ({self.gone})" if self.gone else ""
         return ConnectionFailed(
-            f"{self.device}: the connection to {self.target.hostname} was lost while {doing}",
-            hint="nothing half-copied stays on the board; run the command again when the board is reachable",
+            f"{self.device}: the connection to {self.target.hostname} was lost{why} while {doing}",
+            hint="nothing half-copied stays on the board (its lease on the lock ends within seconds); "
+            "run the command again when the board is reachable",
         )
+
+    def silent(self, doing: str) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"{self.device}: the board gave no answer for {self.io_timeout:.0f} s while {doing}",
+            hint="is the board overloaded, or its disk hung? 'edgedq devices check' shows what it is doing",
+        )
+
+    def exit_status(self, channel: paramiko.Channel, doing: str) -> int:
+        """A finished command's status, waited for no longer than ``io_timeout``; -1 means the connection went."""
+        if not channel.status_event.wait(self.io_timeout):
+            channel.close()
+            raise self.silent(doing)
+        if channel.exit_status == -1:
+            raise self.lost(doing)
+        return channel.exit_status
 
     def open_command(self, argv: Sequence[str]) -> paramiko.Channel:
         """Start ``argv`` on the board (quoted) and return its channel, for streaming stdin/stdout."""
         try:
-            channel = self.transport.open_session()
+            channel = self.transport.open_session(timeout=self.io_timeout)
             channel.exec_command(shlex.join(argv))
         except (paramiko.SSHException, OSError, EOFError):
-            raise self.lost(f"starting {argv[0]}") from None
+            raise self.lost("starting a command") from None
         return channel
 
     def run(self, argv: Sequence[str], stdin: bytes = b"", timeout: float = 60.0) -> Completed:
-        """Run to completion; raises only when the connection fails, not when the command does."""
+        """Run to completion within ``timeout``; raises only when the connection fails, not when the command does."""
         channel = self.open_command(argv)
         try:
             channel.settimeout(timeout)
@@ -158,13 +214,17 @@ class SSHClient:
                 channel.sendall(stdin)
             channel.shutdown_write()
             stdout, stderr = _read_both(channel, timeout)
-            status = channel.recv_exit_status()
+            if not channel.status_event.wait(5):  # EOF came; the status follows at once, or never
+                raise self.lost("running a command")
+            status = channel.exit_status
         except TimeoutError:
-            raise ConnectionFailed(f"{self.device}: {argv[0]} gave no answer within {timeout:.0f} s") from None
+            raise ConnectionFailed(f"{self.device}: a command gave no answer within {timeout:.0f} s") from None
         except (paramiko.SSHException, OSError, EOFError):
-            raise self.lost(f"running {argv[0]}") from None
+            raise self.lost("running a command") from None
         finally:
             channel.close()
+        if status == -1:
+            raise self.lost("running a command")
         return Completed(status, stdout, stderr)
 
 

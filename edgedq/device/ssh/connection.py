@@ -12,6 +12,7 @@ from edgedq.device.ssh.client import SSHClient
 from edgedq.device.ssh.process import SSHProcess
 from edgedq.device.ssh.target import resolve_target
 from edgedq.device.ssh.workfolder import WorkFolder
+from edgedq.files import sha256_file
 
 
 class SSHConnection(Connection):
@@ -29,7 +30,7 @@ class SSHConnection(Connection):
         return report
 
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> Completed:
-        return self.client.run(self.folder.command(list(argv)), timeout=timeout)
+        return self.folder.run(list(argv), timeout=timeout)
 
     def hold(self, wait_s: float, on_wait: WaitNotice | None = None) -> AbstractContextManager[None]:
         return self.folder.locked(wait_s, on_wait)
@@ -37,7 +38,18 @@ class SSHConnection(Connection):
     def start_agent(self, agent: Path) -> SSHProcess:
         remote = self._remote.get(Path(agent)) or self.push([Path(agent)]).remote[Path(agent)]
         runtime = ["--runtime", self.device.runtime] if self.device.runtime else []
-        return SSHProcess(self.client, self.device.workdir, [self.python, remote, *runtime])
+        return SSHProcess(self.folder, sha256_file(Path(agent)), [remote, self.python, *runtime])
+
+    @property
+    def notes(self) -> list[str]:
+        """What the board said that is not edgedq's: a login shell's output, skipped."""
+        if not self.folder.noise:
+            return []
+        first = self.folder.noise[0][:80]
+        return [
+            f"the board's login shell printed {len(self.folder.noise)} line(s) before edgedq's output "
+            f"(first: {first!r}); skipped. A shell start-up file (~/.bashrc) writes to stdout"
+        ]
 
     def close(self) -> None:
         self.client.close()

@@ -4,35 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from collections.abc import Iterator
 
 import paramiko
 
 from edgedq.device.agent import PipedProcess
-from edgedq.device.ssh.client import SSHClient
-from edgedq.device.ssh.workfolder import ENTER
+from edgedq.device.ssh import scripts
+from edgedq.device.ssh.workfolder import WorkFolder
 
-# $1 work folder, then the agent's argv.  The agent runs as a child so that its pid is known before it says
-# hello (to kill a hung one), and death by a signal comes back as status 128+N (sshd reports signals in an
-# exit-signal message that paramiko drops).  stdin goes through fd 3: a background job's own stdin is /dev/null.
-_LAUNCH = (
-    ENTER
-    + r"""case $1 in "~/"*) py=$HOME/${1#"~/"}; shift; set -- "$py" "$@" ;; esac
-exec 3<&0
-"$@" <&3 3<&- &
-echo "edgedq-agent-pid $!" >&2
-wait $!
-"""
-)
 _PID_PREFIX = "edgedq-agent-pid "
 
 
 class SSHProcess(PipedProcess):
-    def __init__(self, client: SSHClient, workdir: str, argv: list[str]) -> None:
-        self.client = client
+    def __init__(self, folder: WorkFolder, agent_sha256: str, argv: list[str]) -> None:
+        self.folder, self.client = folder, folder.client
         self.pid: str | None = None
         self._killed = False
-        self.channel: paramiko.Channel = client.open_command(["sh", "-c", _LAUNCH, "sh", workdir, *argv])
-        self._start_pumps(self.channel.makefile("rb"), self.channel.makefile_stderr("rb"))
+        command = folder.script(scripts.LAUNCH, agent_sha256, *argv, session_env=True)
+        self.channel: paramiko.Channel = self.client.open_command(command)
+        self._start_pumps(self._after_begin(self.channel.makefile("rb")), self.channel.makefile_stderr("rb"))
+
+    def _after_begin(self, stream: paramiko.ChannelFile) -> Iterator[bytes]:
+        """stdout from edgedq's own first line on: what a chatty login shell printed before is noted, not parsed."""
+        noise = []
+        for raw in stream:
+            if raw.rstrip(b"\n") == scripts.BEGIN.encode():
+                break
+            noise.append(raw.decode(errors="replace").rstrip("\n"))
+        if noise and not self.folder.noise:
+            self.folder.noise = noise
+        yield from stream
 
     def _on_stderr(self, line: str) -> None:
         if line.startswith(_PID_PREFIX) and self.pid is None:
@@ -60,8 +61,9 @@ class SSHProcess(PipedProcess):
         return -(status - 128) if status > 128 else status
 
     def kill(self) -> None:
+        """Kill the agent's whole process group (it runs under setsid): nothing it started outlives it."""
         self._killed = True
         if self.pid and self.pid.isdigit():
             with contextlib.suppress(Exception):
-                self.client.run(["kill", "-KILL", self.pid], timeout=10)
+                self.client.run(["kill", "-KILL", "--", f"-{self.pid}"], timeout=10)
         self.channel.close()
