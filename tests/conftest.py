@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -117,17 +118,22 @@ def tmpfs(tmp_path: Path):
 
     mounted: list[Path] = []
 
-    def mount(name: str, options: str) -> Path:
+    def mount(name: str, options: str, source: str = "tmpfs") -> Path:
         folder = tmp_path / name
         folder.mkdir()
         if shutil.which("mount") is None:
             pytest.skip("no mount command")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, source, str(folder)], capture_output=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
         mounted.append(folder)
         return folder
 
     yield mount
-    for folder in mounted:
-        subprocess.run(["umount", str(folder)], check=True)
+    for folder in mounted:  # a board-side process of a closed session may take a moment to leave it
+        for _ in range(100):
+            if subprocess.run(["umount", str(folder)], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            subprocess.run(["umount", str(folder)], check=True)

@@ -98,11 +98,11 @@ def bench_command(
     if as_json:
         print_json(report.as_dict())
     else:
-        show_results(report.results)
+        show_results(report.results, report.notes)
     report.raise_for_failures()
 
 
-def show_results(results: list[ConfigResult]) -> None:
+def show_results(results: list[ConfigResult], notes: list[str] = ()) -> None:  # type: ignore[assignment]
     from edgedq.cli import render
 
     print_tables(render.bench_table(results))
@@ -111,3 +111,5 @@ def show_results(results: list[ConfigResult]) -> None:
             click.secho(
                 f"warning: {Path(result.model).name} threads={result.threads}: {warning}", fg="yellow", err=True
             )
+    for note in notes:
+        click.echo(f"note: {note}", err=True)

@@ -93,7 +93,7 @@ def deploy_command(
     else:
         for run in report.runs:
             if run.results:
-                show_results(run.results)
+                show_results(run.results, run.notes)
             if run.push:
                 click.echo(
                     f"{run.device}: sent {run.push.sent_files} files ({run.push.sent_bytes / 1e6:.1f} MB) "

@@ -8,7 +8,7 @@ import click
 
 from edgedq.cli import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.cli.options import accept_option, int_list, inventory_option
+from edgedq.cli.options import accept_option, board_options, int_list, inventory_option
 from edgedq.device.inventory import (
     add_device,
     get_device,
@@ -108,6 +108,31 @@ def devices_check(name: str, inventory: Path | None, accept_new_host: bool, as_j
     if remedy:
         error = check.runtime_error or {}
         raise RuntimeMissing(f"{name}: {error.get('message', 'no TFLite runtime')}", hint=remedy)
+
+
+@devices_group.command("clean")
+@click.argument("name")
+@board_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"device", "files", "kilobytes"}.')
+def devices_clean(name: str, inventory: Path | None, accept_new_host: bool, lock_wait: float, as_json: bool) -> None:
+    """Remove every model, agent, dataset and wheel edgedq stored on a board (its venv stays).
+
+    \b
+    edgedq devices clean pi4
+    """
+    from edgedq.device import connect
+
+    device = get_device(name, inventory)
+    with (
+        status_console().status(f"{name}: cleaning") as status,
+        connect(device, accept_new_host) as connection,
+        connection.hold(lock_wait, status.update),
+    ):
+        files, kilobytes = connection.clean()
+    if as_json:
+        print_json({"device": name, "files": files, "kilobytes": kilobytes})
+    else:
+        click.echo(f"{name}: removed {files} files ({kilobytes / 1024:.1f} MB) from the store")
 
 
 @devices_group.command("setup")

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from edgedq.device.agent import AgentProcess
+from edgedq.errors import DeviceError
 
 UploadProgress = Callable[[int, int], None]  # (bytes sent, bytes to send)
 WaitNotice = Callable[[str], None]  # why we wait (another run holds the device)
@@ -79,6 +80,10 @@ class Connection(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release everything this connection holds on the device."""
+
+    def clean(self) -> tuple[int, int]:
+        """Remove what edgedq stored on the device (hold it first); (files, kB) freed."""
+        raise DeviceError(f"{self.name} stores nothing of edgedq's: its files are used where they are")
 
     @property
     def notes(self) -> list[str]:

@@ -136,6 +136,7 @@ class BenchReport(Outcome):
     error: dict[str, Any] | None = None  # the device failed as a whole (unreachable, busy ...)
     seconds: float = 0.0
     saved: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the device did that is worth knowing, not an error
 
     @property
     def ok(self) -> bool:
@@ -163,6 +164,7 @@ class BenchReport(Outcome):
             "error": self.error,
             "seconds": round(self.seconds, 3),
             "saved": self.saved,
+            "notes": self.notes,
         }
 
 
@@ -230,4 +232,5 @@ def _bench_on(
                         result.error = error.as_dict()
                         notify(RunFailed(connection.name, label, error.message))
                     report.results.append(result)
+    report.notes = connection.notes
     return report

@@ -22,7 +22,7 @@ import paramiko
 
 from edgedq.device.connection import Completed
 from edgedq.device.ssh.target import SSHTarget
-from edgedq.device.ssh.trust import TrustPolicy, changed_key_error, host_key_name, load_known_hosts
+from edgedq.device.ssh.trust import TrustPolicy, changed_key_error, host_key_name
 from edgedq.errors import ConnectionFailed, EdgedqError
 
 # paramiko logs failures (with tracebacks) that the errors below already explain; without a handler of its
@@ -41,11 +41,9 @@ def close_all() -> None:
         client.close()
 
 
-def _dial(
-    client: paramiko.SSHClient, target: SSHTarget, device: str, accept_new_host: bool, sock: paramiko.Channel | None
-) -> None:
-    load_known_hosts(client)
-    client.set_missing_host_key_policy(TrustPolicy(accept_new_host, device))
+def _dial(client: paramiko.SSHClient, target: SSHTarget, policy: TrustPolicy, sock: paramiko.Channel | None) -> None:
+    device = policy.device
+    client.set_missing_host_key_policy(policy)  # it decides on every host key: paramiko is given none
     keys = [path for path in target.identity_files if Path(path).is_file()]
     try:
         client.connect(
@@ -73,7 +71,7 @@ def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[st
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
         exc = next(iter(exc.errors.values()))  # one per address tried; the first says why
     if isinstance(exc, paramiko.BadHostKeyException):
-        return changed_key_error(device, host_key_name(target.hostname, target.port), exc)
+        return changed_key_error(device, host_key_name(target.hostname, target.port), exc.key, exc.expected_key)
     if isinstance(exc, paramiko.PasswordRequiredException):
         return ConnectionFailed(f"{where}: the key needs a passphrase", hint="load it into ssh-agent: ssh-add KEY")
     if isinstance(exc, paramiko.AuthenticationException):
@@ -115,12 +113,14 @@ class SSHClient:
         self._closed = threading.Event()
         self.gone: str | None = None  # why the connection was given up, when it was
         _LIVE.add(self)  # before dialling: Ctrl-C must be able to abort a connect in progress
+        policy = TrustPolicy(accept_new_host, device)
+        self.notes = policy.hosts.notes  # known_hosts lines that were skipped, and why
         sock = None
         try:
             for hop in (*target.jumps, target):
                 client = paramiko.SSHClient()
                 self._clients.append(client)
-                _dial(client, hop, device, accept_new_host, sock)
+                _dial(client, hop, policy, sock)
                 if hop is not target:
                     sock = self._forward(client, target.jumps, hop)
         except BaseException:

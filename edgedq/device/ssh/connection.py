@@ -42,14 +42,18 @@ class SSHConnection(Connection):
 
     @property
     def notes(self) -> list[str]:
-        """What the board said that is not edgedq's: a login shell's output, skipped."""
-        if not self.folder.noise:
-            return []
-        first = self.folder.noise[0][:80]
-        return [
-            f"the board's login shell printed {len(self.folder.noise)} line(s) before edgedq's output "
-            f"(first: {first!r}); skipped. A shell start-up file (~/.bashrc) writes to stdout"
-        ]
+        """known_hosts lines that were skipped; what the board printed that is not edgedq's (login noise)."""
+        notes = list(self.client.notes)
+        if self.folder.noise:
+            first = self.folder.noise[0][:80]
+            notes.append(
+                f"the board's login shell printed {len(self.folder.noise)} line(s) before edgedq's output "
+                f"(first: {first!r}); skipped. A shell start-up file (~/.bashrc) writes to stdout"
+            )
+        return notes
+
+    def clean(self) -> tuple[int, int]:
+        return self.folder.clean()
 
     def close(self) -> None:
         self.client.close()
