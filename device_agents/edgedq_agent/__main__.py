@@ -6,7 +6,7 @@ import json
 import sys
 import traceback
 
-from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, system
+from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, protocol, system
 from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime, locate_runtime
 from edgedq_agent.verify import verify_files
@@ -48,7 +48,7 @@ def main() -> int:
         except ValueError:
             emit("error", id=None, code="bad_request", message="not JSON: %r" % line[:80])
             continue
-        request_id = request.get("id")
+        request_id = protocol.current_request = request.get("id")
         if request.get("protocol") != PROTOCOL_VERSION:
             emit(
                 "error",

@@ -14,11 +14,14 @@ from typing import Any
 from edgedq_agent import PROTOCOL_VERSION
 
 _OUT = sys.stdout
+current_request: Any = None  # the id of the request being served: progress names it
 
 
 def emit(kind: str, **fields: Any) -> None:
     fields["type"] = kind
     fields.setdefault("protocol", PROTOCOL_VERSION)
+    if kind == "progress":
+        fields.setdefault("id", current_request)
     # NaN and Infinity are not JSON: the host refuses them, so they never leave the board
     _OUT.write(json.dumps(fields, separators=(",", ":"), default=_plain, allow_nan=False) + "\n")
     _OUT.flush()

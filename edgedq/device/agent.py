@@ -104,7 +104,8 @@ class AgentClient:
         if kind is None:
             self.close()
         else:  # interrupted or failed: no grace period for an agent that may be busy for minutes
-            self.process.kill()
+            with contextlib.suppress(EdgedqError):  # the error on its way out says more
+                self.process.kill()
 
     def close(self) -> None:
         self.process.close_input()
@@ -116,7 +117,7 @@ class AgentClient:
         try:
             line = self.process.lines.get(timeout=wait)
         except queue.Empty:
-            self.process.kill()
+            self.process.kill()  # raises ConnectionFailed when it is the link that went silent, not the agent
             if wait < self.timeout:
                 raise AgentError(
                     f"{self.device}: the agent was still {doing} at its deadline; it was stopped",

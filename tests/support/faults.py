@@ -8,16 +8,21 @@ from pathlib import Path
 from tests.support import DEVICE_PYTHON
 
 
-def wrapper_python(tmp_path: Path, payload: str) -> Path:
-    """A python that runs the agent and, 1 s later, executes ``payload`` inside it (a segfault, a SIGSTOP ...)."""
-    script = tmp_path / "python"
-    script.write_text(
-        "#!/bin/sh\n"
-        f"exec {DEVICE_PYTHON} -c 'import os, signal, ctypes, sys, threading, runpy\n"
+def wrapper_python(tmp_path: Path, payload: str, exec_: bool = True) -> Path:
+    """A python that runs the agent and, 1 s later, executes ``payload`` inside it (a segfault, a SIGSTOP ...).
+
+    With ``exec_=False`` the wrapper script stays as the agent's parent, as many do: killing only the
+    wrapper would leave the agent running.  The agent's own command line names ``fault_agent.py``.
+    """
+    (tmp_path / "fault_agent.py").write_text(
+        "import os, signal, ctypes, sys, threading, runpy\n"
         f"threading.Timer(1.0, lambda: {payload}).start()\n"
         "sys.argv = sys.argv[1:]\n"
-        'runpy.run_path(sys.argv[0], run_name="__main__")\' "$@"\n'
+        'runpy.run_path(sys.argv[0], run_name="__main__")\n'
     )
+    script = tmp_path / "python"
+    launch = "exec " if exec_ else ""
+    script.write_text(f'#!/bin/sh\n{launch}{DEVICE_PYTHON} {tmp_path / "fault_agent.py"} "$@"\n')
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
 

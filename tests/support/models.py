@@ -104,3 +104,21 @@ def custom_op_model(float_model: Path, target: Path) -> Path:
             code.customCode = "EdgedqMissingOp"
     target.write_bytes(flatbuffer.write_model(model))
     return target
+
+
+def padded_model(model: Path, target: Path, megabytes: float) -> Path:
+    """``model`` with a metadata buffer of ``megabytes`` of random bytes: a valid, loadable, big file to upload."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgedq.tflite import flatbuffer
+
+    parsed = flatbuffer.read_model(model.read_bytes())
+    padding = schema.BufferT()
+    padding.data = np.random.default_rng(0).integers(0, 256, int(megabytes * 1e6), dtype=np.uint8)
+    parsed.buffers.append(padding)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "edgedq_test_padding", len(parsed.buffers) - 1
+    parsed.metadata = [*(parsed.metadata or []), entry]
+    target.write_bytes(flatbuffer.write_model(parsed))
+    return target

@@ -7,11 +7,13 @@ connection can fail becomes one error with a remedy and its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import select
 import shlex
 import socket
+import struct
 import threading
 import time
 import weakref
@@ -36,9 +38,9 @@ _LIVE: weakref.WeakSet[SSHClient] = weakref.WeakSet()
 
 
 def close_all() -> None:
-    """Close every open board connection now (Ctrl-C): whatever waits on one returns at once."""
+    """Abort every open board connection now (Ctrl-C): whatever waits on one returns at once."""
     for client in list(_LIVE):
-        client.close()
+        client.abort()
 
 
 def _dial(client: paramiko.SSHClient, target: SSHTarget, policy: TrustPolicy, sock: paramiko.Channel | None) -> None:
@@ -131,21 +133,27 @@ class SSHClient:
         watch.start()
 
     def _server_alive(self, transport: paramiko.Transport) -> None:
-        """ssh's ServerAlive: a reply to a keepalive request proves the link; ALIVE_COUNT missed in a row end it.
+        """ssh's ServerAlive: ALIVE_COUNT intervals in a row with nothing from the board (not even the reply to a
+        keepalive request sent in each) end the connection.
 
-        paramiko's own keepalive expects no reply, so it cannot tell a dead link; TCP would take hours.
-        Closing the transport wakes every wait on it, which then reports the connection lost.
+        Any packet counts, so a slow link busy with an upload stays alive; paramiko's own keepalive asks for no
+        reply and cannot tell a dead link, and TCP would take hours.  Closing the transport wakes every wait on
+        it, which then reports the connection lost.
         """
-        missed = 0
+        last, silent, probe = _received(transport), 0, None
         while transport.is_active() and not self._closed.wait(ALIVE_INTERVAL):
-            probe = threading.Thread(target=transport.global_request, args=("keepalive@openssh.com",), daemon=True)
-            probe.start()
-            probe.join(ALIVE_INTERVAL)
-            missed = missed + 1 if probe.is_alive() else 0
-            if missed >= ALIVE_COUNT:
-                self.gone = f"no answer for {ALIVE_INTERVAL * ALIVE_COUNT:.0f} s"
+            now = _received(transport)
+            if now != last:
+                last, silent = now, 0
+                continue
+            silent += 1
+            if silent >= ALIVE_COUNT:
+                self.gone = f"nothing from it for {ALIVE_INTERVAL * ALIVE_COUNT:.0f} s"
                 transport.close()
                 return
+            if probe is None or not probe.is_alive():  # its reply is a packet: the next look sees it
+                probe = threading.Thread(target=_keepalive, args=(transport,), daemon=True, name="edgedq-probe")
+                probe.start()
 
     def _forward(self, client: paramiko.SSHClient, jumps: tuple[SSHTarget, ...], hop: SSHTarget) -> paramiko.Channel:
         following = (*jumps, self.target)[list(jumps).index(hop) + 1]
@@ -165,6 +173,14 @@ class SSHClient:
         for client in reversed(self._clients):
             client.close()
         _LIVE.discard(self)
+
+    def abort(self) -> None:
+        """Close with a reset, not a FIN queued behind megabytes of upload: the board notices at once."""
+        transport = self._clients[0].get_transport() if self._clients else None
+        if transport is not None and isinstance(transport.sock, socket.socket):
+            with contextlib.suppress(OSError):
+                transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close()
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -226,6 +242,16 @@ class SSHClient:
         if status == -1:
             raise self.lost("running a command")
         return Completed(status, stdout, stderr)
+
+
+def _received(transport: paramiko.Transport) -> int | None:
+    """Packets received so far (paramiko keeps the count privately; it may reset at a re-key: compare, not order)."""
+    return getattr(transport.packetizer, "_Packetizer__received_packets", None)
+
+
+def _keepalive(transport: paramiko.Transport) -> None:
+    with contextlib.suppress(Exception):  # the transport may close under it
+        transport.global_request("keepalive@openssh.com", wait=True)
 
 
 def _read_both(channel: paramiko.Channel, timeout: float) -> tuple[str, str]:

@@ -61,9 +61,14 @@ class SSHProcess(PipedProcess):
         return -(status - 128) if status > 128 else status
 
     def kill(self) -> None:
-        """Kill the agent's whole process group (it runs under setsid): nothing it started outlives it."""
+        """Kill the agent's whole process group (it runs under setsid): nothing it started outlives it.
+
+        Raises ConnectionFailed when the board cannot be reached to do it: then the link went silent, not
+        the agent (and the board's lease on the lock ends the agent anyway).
+        """
         self._killed = True
-        if self.pid and self.pid.isdigit():
-            with contextlib.suppress(Exception):
+        try:
+            if self.pid and self.pid.isdigit():
                 self.client.run(["kill", "-KILL", "--", f"-{self.pid}"], timeout=10)
-        self.channel.close()
+        finally:
+            self.channel.close()
