@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,51 @@ def test_output_in_read_only_folder(sources, read_only_folder: Path):
     result = run("convert", str(sources["dense"]), "-o", str(read_only_folder / "x.tflite"))
     assert result.exit_code == ExitCode.OUTPUT
     assert "read-only" in result.output
+
+
+@pytest.mark.parametrize("target", ["source", "calibration", "inside"])
+def test_an_output_that_is_an_input_is_refused(target, sources, tmp_path):
+    """-o over the source, over the calibration data, or into a SavedModel folder would destroy an input."""
+    source = tmp_path / "dense.h5"
+    source.write_bytes(sources["dense"].read_bytes())
+    calibration = model_builders.calibration_npz(tmp_path / "calib.npz", (64,), count=4)
+    args = {
+        "source": (source, "-o", source),
+        "calibration": (source, "-o", calibration, "--calibration", calibration, "--mode", "int8"),
+        "inside": (sources["kws"], "-o", sources["kws"] / "variables" / "m.tflite"),
+    }[target]
+    before = {p: p.read_bytes() for p in (source, calibration)}
+    inside = sorted(p.name for p in (sources["kws"] / "variables").iterdir())
+    result = run("convert", *args)
+    assert result.exit_code == ExitCode.OUTPUT, result.output
+    assert "would overwrite the input" in result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in (sources["kws"] / "variables").iterdir()) == inside
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("threads", [True], "'threads' must list positive integers"),
+        ("threads", [0], "'threads' must list positive integers"),
+        ("port", -1, "'port' must be from 1 to 65535"),
+        ("connect_timeout", 0, "'connect_timeout' must be more than 0"),
+        ("workdir", "~root/x", "'workdir' must be absolute or start with ~/"),
+        ("workdir", "relative/dir", "'workdir' must be absolute"),
+    ],
+)
+def test_inventory_values_that_cannot_be_meant_are_named(field, value, expected, tmp_path):
+    inventory = tmp_path / "devices.yaml"
+    inventory.write_text(json.dumps({"devices": {"pi": {"host": "192.0.2.1", field: value}}}))
+    result = run("devices", "list", "--inventory", inventory)
+    assert result.exit_code == ExitCode.DEVICE and expected in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--timeout", "-1"), ("--timeout", "0"), ("--runs", "-5"), ("--runs", "0"), ("--warmup", "-1"),
+     ("--min-secs", "-1"), ("--max-secs", "0"), ("--lock-wait", "-1"), ("--threads", "0")],
+)  # fmt: skip
+def test_options_out_of_range_are_usage_errors(args, converted):
+    result = run("bench", converted["dense"].variant("dynamic").path, *args)
+    assert result.exit_code == ExitCode.USAGE and "Invalid value" in result.stderr, result.output

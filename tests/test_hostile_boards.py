@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,36 @@ def test_devices_clean_empties_the_store(board, converted):
     cleaned = run_json("devices", "clean", board.name, "--inventory", board.inventory)
     assert cleaned["files"] == 2 and cleaned["kilobytes"] > 0
     assert board.files() == []
+
+
+def test_a_huge_file_that_is_not_a_model_is_refused_before_any_upload(board, tmp_path):
+    huge = tmp_path / "weights.tflite"
+    with open(huge, "wb") as handle:  # 2 GB, sparse: instant to make, and refused from its first bytes
+        handle.truncate(2 * 1024**3)
+    started = time.monotonic()
+    result = run("bench", huge, "--device", board.name, "--inventory", board.inventory)
+    assert result.exit_code == ExitCode.BAD_INPUT and "not a TFLite model" in result.stderr, result.output
+    assert time.monotonic() - started < 10 and board.files() == []
+
+
+def test_two_sources_of_one_name_deployed_at_once_each_measure_their_own(board, sources, tmp_path):
+    """A/model.h5 and B/model.keras at the same moment: converted variants are addressed by content."""
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    first = shutil.copy(sources["dense"], tmp_path / "A" / "model.h5")
+    second = shutil.copy(sources["cnn"], tmp_path / "B" / "model.keras")
+    env = {**os.environ, "HOME": str(board.home)}
+    command = [sys.executable, "-m", "edgedq.cli", "deploy", "--device", board.name, "--inventory",
+               str(board.inventory), "--runs", "3", "--threads", "1", "--json"]  # fmt: skip
+    runs = {
+        source.parent.name: subprocess.Popen([*command, str(source)], env=env, stdout=subprocess.PIPE, text=True)
+        for source in (first, second)  # two terminals, one moment
+    }
+    reports = {name: json.loads(process.communicate(timeout=600)[0]) for name, process in runs.items()}
+    for name, report in reports.items():
+        (device,) = report["devices"]
+        assert device["error"] is None, device
+        for result in device["results"]:
+            assert result["model_sha256"] == hashlib.sha256(Path(result["model"]).read_bytes()).hexdigest()
+            assert f"/{name}/" not in result["model"]  # not the user's folder: edgedq's own, by content
+    assert len({r["model"] for rep in reports.values() for r in rep["devices"][0]["results"]}) == 4

@@ -86,10 +86,27 @@ def _validate(name: str, entry: Any, path: Path) -> Device:
             )
     if name != LOCAL and "host" not in entry:
         raise DeviceError(f"{path}: device {name!r} needs a host")
-    threads = entry.get("threads", [1])
-    if not threads or not all(isinstance(t, int) and t > 0 for t in threads):
-        raise DeviceError(f"{path}: device {name!r} field 'threads' must list positive integers")
+    for problem in _range_problems(entry):
+        raise DeviceError(f"{path}: device {name!r} field {problem}")
     return Device(name=name, **{k: v for k, v in entry.items()})
+
+
+def _range_problems(entry: dict[str, Any]) -> list[str]:
+    """Values of the right type that still cannot be meant (bools are ints in Python: they are refused too)."""
+    problems = []
+    threads = entry.get("threads", [1])
+    if not threads or not all(isinstance(t, int) and not isinstance(t, bool) and t > 0 for t in threads):
+        problems.append("'threads' must list positive integers, e.g. [1, 4]")
+    if "port" in entry and not 1 <= entry["port"] <= 65535:
+        problems.append(f"'port' must be from 1 to 65535, not {entry['port']}")
+    if "connect_timeout" in entry and not entry["connect_timeout"] > 0:
+        problems.append(f"'connect_timeout' must be more than 0 seconds, not {entry['connect_timeout']}")
+    workdir = entry.get("workdir", "~/.edgedq")
+    if not (workdir == "~" or workdir.startswith(("~/", "/"))):
+        problems.append(f"'workdir' must be absolute or start with ~/ (the SSH user's home), not {workdir!r}")
+    if "tags" in entry and not all(isinstance(t, str) for t in entry["tags"]):
+        problems.append("'tags' must list strings")
+    return problems
 
 
 def load_inventory(explicit: str | Path | None = None) -> dict[str, Device]:
