@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -10,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgedq_agent.system import cpu_features, cpu_model  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bench import agent_bench, convert_bench, models, upload_bench  # noqa: E402
+from bench import agent_bench, convert_bench, models, soak, upload_bench  # noqa: E402
 
 WORK = Path(os.environ.get("EDGEDQ_BENCH_DIR", Path.home() / ".cache" / "edgedq" / "bench"))
 
@@ -56,7 +57,19 @@ def main() -> None:
     console.print(agent_bench.versus_official(converted))
     console.print(agent_bench.footprint())
     console.print(upload_bench.upload_versus_scp(converted["mobilenet_v2.float32"]))
+    console.print(soak.soak([converted["ds_cnn.float32"], converted["ds_cnn.dynamic"]]))
+
+
+def soak_only(runs: int) -> None:
+    """``python -m bench soak [RUNS]``: the soak alone, on the DS-CNN variants of a previous ``make bench``."""
+    variants = [WORK / f"ds_cnn.{mode}.tflite" for mode in ("float32", "dynamic")]
+    if not all(v.is_file() for v in variants):
+        sys.exit(f"run make bench once first: it converts {', '.join(map(str, variants))}")
+    Console(width=200).print(soak.soak(variants, runs=runs))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["soak"]:
+        soak_only(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
+    else:
+        main()

@@ -122,6 +122,7 @@ RESULTS: dict[str, dict[str, Check]] = {
             | {"pss": optional(COUNT), "uss": optional(COUNT)}
         ),
         "thermal": mapping({"before": THERMAL, "after": THERMAL}),
+        "outputs": mapping(values=mapping({"shape": listof(COUNT), "checksum": optional(NUMBER)})),
     },
     "eval": {"runtime": RUNTIME, "count": COUNT, "predictions": listof(listof(COUNT)), "seconds": MILLISECONDS},
     "run": {

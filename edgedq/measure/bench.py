@@ -59,6 +59,7 @@ class ConfigResult:
     thermal: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
     runtime_load_ms: float | None = None  # importing the runtime in the fresh agent process: a cold-start cost
+    outputs: dict[str, Any] = field(default_factory=dict)  # per output: the shape measured and a checksum
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
@@ -98,6 +99,7 @@ def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) ->
         "uss": _mb(memory["uss"]),
     }
     result.delegation = reply["delegation"]
+    result.outputs = reply.get("outputs", {})
     before, after = reply["thermal"]["before"], reply["thermal"]["after"]
     throttled = sorted(set(before.get("throttled_now", [])) | set(after.get("throttled_now", [])))
     result.thermal = {"before": before, "after": after, "throttled": throttled}
