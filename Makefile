@@ -66,8 +66,9 @@ arm-board-stop:
 arm-board-clean:
 	tools/arm_board.sh clean
 
+# EDGEDQ_REQUIRE_ARM: a board asked for here that is not running fails its tests instead of skipping them.
 test-arm: setup arm-board
-	$(VENV)/bin/pytest -q -m arm
+	EDGEDQ_REQUIRE_ARM="$(ARM_FLAVOURS)" $(VENV)/bin/pytest -q -m arm
 
 # ruff alone: linting needs neither TensorFlow nor the rest of the set-up.
 $(VENV)/bin/ruff:

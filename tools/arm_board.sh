@@ -9,6 +9,9 @@
 #   tools/arm_board.sh clean    # stop, and remove everything this script made (rootfs, tarball, qemu, binfmt)
 #
 # FLAVOUR=bookworm (Python 3.11, the default) or FLAVOUR=trixie (Python 3.13). Needs root (we are).
+# CPU=<qemu CPU model> is the CPU the board reports and runs: cortex-a72 (a Pi 4: NEON, no dot product) on bookworm,
+# cortex-a76 (a Pi 5: dot product) on trixie; `qemu-aarch64 -cpu help` lists the others (qemu's own default, max,
+# has sve/i8mm/sme, which no Pi has). XNNPACK picks its int8 kernels from these features.
 # qemu: Debian 12's qemu-user-static 7.2 segfaults inside ai-edge-litert >= 2.2 (Interpreter.__init__), so the
 # script fetches Debian 13's qemu-user 10.0 (static binaries) as a .deb and unpacks it without installing it.
 set -euo pipefail
@@ -28,13 +31,14 @@ BINFMT=/proc/sys/fs/binfmt_misc
 BINFMT_NAME=edgedq-aarch64
 LITERT=${LITERT:-ai-edge-litert==2.3.0}
 NETNS=edgedq-arm-$FLAVOUR
-if [ "$FLAVOUR" = trixie ]; then NET=10.213.78; else NET=10.213.77; fi
+if [ "$FLAVOUR" = trixie ]; then NET=10.213.78 PI_CPU=cortex-a76; else NET=10.213.77 PI_CPU=cortex-a72; fi
+CPU=${CPU:-$PI_CPU}
 HOST_IF=edq-h-${FLAVOUR:0:3}
 BOARD_IF=edq-b-${FLAVOUR:0:3}
 BOARD_IP=$NET.2
 VENV=/opt/edgedq-venv
 
-log() { printf '[arm-board %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+log() { printf '[arm-board %s %s] %s\n' "$FLAVOUR" "$(date +%H:%M:%S)" "$*" >&2; }
 need() { command -v "$1" >/dev/null || { log "installing $2"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }; }
 in_board() { chroot "$ROOTFS" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 
@@ -111,11 +115,25 @@ EOF
 mount_board() {
   mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
   mountpoint -q "$ROOTFS/dev" || mount --rbind /dev "$ROOTFS/dev"
+  mountpoint -q "$ROOTFS/sys" || mount_cpu_lists
   mkdir -p "$ROOTFS/run/sshd"
 }
 
+# XNNPACK's CPU detection (the cpuinfo library) needs the CPU lists in /sys, or it declines the board. A small
+# read-only tmpfs holds only this host's lists (the cores qemu really has): the host's thermal zones and cpufreq
+# must not pass for the board's.
+mount_cpu_lists() {
+  mkdir -p "$ROOTFS/sys"
+  mount -t tmpfs -o size=64k,mode=755 edgedq-sys "$ROOTFS/sys"
+  mkdir -p "$ROOTFS/sys/devices/system/cpu"
+  for list in possible present online; do
+    cp "/sys/devices/system/cpu/$list" "$ROOTFS/sys/devices/system/cpu/$list"
+  done
+  mount -o remount,ro "$ROOTFS/sys"
+}
+
 unmount_board() {
-  for target in "$ROOTFS/dev" "$ROOTFS/proc"; do
+  for target in "$ROOTFS/sys" "$ROOTFS/dev" "$ROOTFS/proc"; do
     mountpoint -q "$target" && umount -R "$target" || true
   done
 }
@@ -152,17 +170,27 @@ network() {
 }
 
 running() { [ -f "$STATE/sshd-$FLAVOUR.pid" ] && kill -0 "$(cat "$STATE/sshd-$FLAVOUR.pid")" 2>/dev/null; }
+board_cpu() { cat "$STATE/cpu-$FLAVOUR" 2>/dev/null || echo "CPU not recorded"; }
 
 start() {
   [ -x "$ROOTFS$VENV/bin/python" ] || { log "not built: run '$0 build' first"; exit 2; }
+  local cpus; cpus=$("$QEMU" -cpu help || true)  # it exits 1 after the list
+  grep -qx "  $CPU" <<<"$cpus" || { log "qemu has no CPU '$CPU'; it has:$(tr -s " \n" " " <<<"${cpus#*:}")"; exit 2; }
   register_binfmt
-  if running; then log "already running at $BOARD_IP"; print_entry; return; fi
+  if running; then
+    [ "$(board_cpu)" = "$CPU" ] || { log "running as a $(board_cpu), not a $CPU: stop it first to change it"; exit 1; }
+    log "already running at $BOARD_IP"; print_entry; return
+  fi
   mount_board
   keys
   network
-  log "starting the board's aarch64 sshd at $BOARD_IP"
-  ip netns exec "$NETNS" chroot "$ROOTFS" /usr/sbin/sshd -D -e >"$STATE/sshd-$FLAVOUR.log" 2>&1 &
+  log "starting the board's aarch64 sshd at $BOARD_IP as a $CPU"
+  # binfmt starts qemu with the environment of each exec: QEMU_CPU in sshd's own environment covers sshd, and
+  # SetEnv puts it in every session's (sshd gives sessions a fresh environment).
+  QEMU_CPU=$CPU ip netns exec "$NETNS" chroot "$ROOTFS" /usr/sbin/sshd -D -e -o "SetEnv=QEMU_CPU=$CPU" \
+    >"$STATE/sshd-$FLAVOUR.log" 2>&1 &
   echo $! > "$STATE/sshd-$FLAVOUR.pid"
+  echo "$CPU" > "$STATE/cpu-$FLAVOUR"
   for _ in $(seq 1 100); do
     if timeout 1 bash -c "exec 3<>/dev/tcp/$BOARD_IP/22" 2>/dev/null; then print_entry; return; fi
     running || { log "sshd exited:"; cat "$STATE/sshd-$FLAVOUR.log" >&2; exit 1; }
@@ -173,7 +201,7 @@ start() {
 
 print_entry() {
   cat <<EOF
-# edgedq inventory entry for the emulated board (known_hosts line: $KEYS/known_hosts-$FLAVOUR)
+# edgedq inventory entry for the emulated board, a $CPU (known_hosts line: $KEYS/known_hosts-$FLAVOUR)
 devices:
   arm-$FLAVOUR:
     host: $BOARD_IP
@@ -188,11 +216,11 @@ EOF
 
 stop() {
   if running; then kill "$(cat "$STATE/sshd-$FLAVOUR.pid")" 2>/dev/null || true; sleep 0.5; fi
-  rm -f "$STATE/sshd-$FLAVOUR.pid"
+  rm -f "$STATE/sshd-$FLAVOUR.pid" "$STATE/cpu-$FLAVOUR"
   # sessions the board's sshd left (they live in the namespace)
   for pid in $(ip netns pids "$NETNS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   ip netns list | grep -qw "$NETNS" && ip netns del "$NETNS"
-  ip link show "$HOST_IF" >/dev/null 2>&1 && ip link del "$HOST_IF"
+  ip link del "$HOST_IF" 2>/dev/null || true  # usually gone with the namespace (its veth peer)
   [ -d "$ROOTFS" ] && unmount_board
   log "stopped"
 }
@@ -201,12 +229,12 @@ case "${1:-}" in
   build) need curl curl; need zstd zstd; fetch_qemu; register_binfmt; build_rootfs ;;
   start) start ;;
   stop) stop ;;
-  status) if running; then echo "running at $BOARD_IP"; else echo "not running"; exit 1; fi ;;
+  status) if running; then echo "running at $BOARD_IP as a $(board_cpu)"; else echo "not running"; exit 1; fi ;;
   clean)
     for flavour in bookworm trixie; do FLAVOUR=$flavour "$0" stop >/dev/null 2>&1 || true; done
     if grep -q " $STATE/" /proc/mounts; then log "still mounted below $STATE: not removing it"; exit 1; fi
     [ -e "$BINFMT/$BINFMT_NAME" ] && echo -1 > "$BINFMT/$BINFMT_NAME"
     rm -rf --one-file-system "$STATE"
     log "removed $STATE, the namespaces and the binfmt entry" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -62,12 +62,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# What decides XNNPACK's kernels: SIMD (asimd/neon), int8 dot product (asimddp, VNNI), int8 matrix multiply (i8mm),
+# fp16 arithmetic (asimdhp); sve/sve2/sme only on CPUs past any Raspberry Pi (qemu's default "max" has them).
+_ARM_FEATURES = {"asimd", "neon", "asimddp", "i8mm", "asimdhp", "sve", "sve2", "sme"}
+_X86_FEATURES = {"avx2", "avx512_vnni", "avx_vnni", "avx512f", "fma"}
+
+
 def cpu_features() -> list:
     text = _read("/proc/cpuinfo") or ""
     for line in text.splitlines():
         if line.startswith(("flags", "Features")):
-            wanted = {"asimddp", "i8mm", "asimdhp", "avx2", "avx512_vnni", "avx_vnni", "avx512f", "fma", "sve"}
-            return sorted(wanted.intersection(line.split(":", 1)[1].split()))
+            return sorted((_ARM_FEATURES | _X86_FEATURES).intersection(line.split(":", 1)[1].split()))
     return []
 
 

@@ -203,6 +203,7 @@ def check_table(check: Any) -> Table:
         "arch": facts.get("arch"),
         "cpu": f"{facts.get('cpu_model')} x{facts.get('cores')}",
         "cpu features": ", ".join(facts.get("cpu_features") or []) or "-",
+        "int8 kernels": check.int8_kernels["summary"],
         "memory": f"{facts['memory_mb']:.0f} MB" if facts.get("memory_mb") else "-",
         "os": f"{facts.get('os')} (kernel {facts.get('kernel')}, {facts.get('libc')})",
         "python": f"{facts.get('python')} ({facts.get('python_executable')})",

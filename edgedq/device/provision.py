@@ -21,6 +21,7 @@ from edgedq.device import connect
 from edgedq.device.agent import AgentClient
 from edgedq.device.bundle import build_agent
 from edgedq.device.connection import Connection
+from edgedq.device.cpu import int8_kernels
 from edgedq.device.inventory import Device
 from edgedq.errors import DeviceError, EdgedqError, RuntimeMissing
 
@@ -40,8 +41,13 @@ class DeviceCheck:
     def ready(self) -> bool:
         return self.runtime_error is None and self.probe is not None
 
+    @property
+    def int8_kernels(self) -> dict[str, str]:
+        """The int8 kernels the board's CPU features select: how much int8 can gain there, before anything runs."""
+        return int8_kernels(self.facts)
+
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "ready": self.ready}
+        return {**self.__dict__, "ready": self.ready, "int8_kernels": self.int8_kernels}
 
 
 def litert_requirement() -> str:
