@@ -71,9 +71,10 @@ def test_a_file_swapped_after_its_upload_is_refused_by_the_agent_and_the_launche
         marker = tmp_path / "the-impostor-ran"
         bundle = board.workdir / runner.remote(runner.agent.path)
         bundle.write_text(f"import pathlib; pathlib.Path({str(marker)!r}).touch()\n")
-        with pytest.raises(AgentError, match="exited"), AgentClient(
-            connection.start_agent(runner.agent.path), board.name, 30
-        ) as client:
+        with (
+            pytest.raises(AgentError, match="exited"),
+            AgentClient(connection.start_agent(runner.agent.path), board.name, 30) as client,
+        ):
             client.start()
         assert not marker.exists()
 
@@ -246,3 +247,24 @@ def test_two_sources_of_one_name_deployed_at_once_each_measure_their_own(board, 
             assert result["model_sha256"] == hashlib.sha256(Path(result["model"]).read_bytes()).hexdigest()
             assert f"/{name}/" not in result["model"]  # not the user's folder: edgedq's own, by content
     assert len({r["model"] for rep in reports.values() for r in rep["devices"][0]["results"]}) == 4
+
+
+# -- text from a board, an inventory or a model is text, never markup ---------------------------------------------
+def test_names_and_messages_with_markup_are_shown_as_they_are(board, converted, tmp_path):
+    name = "x[/]"
+    board.name = name
+    board.write()
+    listed = run("devices", "list", "--inventory", board.inventory)
+    assert listed.exit_code == 0 and name in listed.stdout, listed.output
+    model = converted["kws"].variant("dynamic").path
+    deployed = run("deploy", model, "--device", name, "--inventory", board.inventory, "--runs", 2)
+    assert deployed.exit_code == 0 and "MarkupError" not in deployed.output and name in deployed.stdout
+    checked = run("devices", "check", name, "--inventory", board.inventory)
+    assert checked.exit_code == 0 and name in checked.stdout, checked.output
+    loud = tmp_path / "loud-python"
+    loud.write_text("#!/bin/sh\necho '[/] [bold red]not markup[/bold red] [link=x]' >&2\nexit 1\n")
+    loud.chmod(0o755)
+    board.write(python=str(loud))
+    failed = run("bench", model, "--device", name, "--inventory", board.inventory, "--runs", 1)
+    assert failed.exit_code == ExitCode.AGENT, failed.output
+    assert "[/] [bold red]not markup[/bold red]" in failed.stderr and "MarkupError" not in failed.output

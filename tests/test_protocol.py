@@ -60,9 +60,7 @@ def test_saved_results_stay_valid_json(converted, tmp_path, monkeypatch):
 def test_an_agent_that_reports_progress_forever_meets_its_deadline(converted, tmp_path, monkeypatch):
     """--timeout bounds silence; a whole configuration is bounded too: 2 x (--max-secs + --timeout)."""
     forever = (
-        "while True:\n"
-        "    protocol.emit('progress', id='bench-1', phase='runs', done=1, target=2)\n"
-        "    time.sleep(0.2)"
+        "while True:\n    protocol.emit('progress', id='bench-1', phase='runs', done=1, target=2)\n    time.sleep(0.2)"
     )
     monkeypatch.setenv("EDGEDQ_LOCAL_PYTHON", str(lying_agent(tmp_path, forever)))
     victim = shutil.copy(converted["dense"].variant("dynamic").path, tmp_path / "victim.tflite")

@@ -40,9 +40,12 @@ class EdgedqGroup(click.Group):
 
 
 def status_console() -> Console:
-    """A console on a duplicate of stderr, so progress stays visible while TensorFlow's fd 2 is captured."""
+    """A console on a duplicate of stderr, so progress stays visible while TensorFlow's fd 2 is captured.
+
+    Markup is off: what it shows (device names, a board's messages) is data; styles come as ``Text``.
+    """
     stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1) if _has_fd(sys.stderr) else sys.stderr
-    return Console(file=stream, stderr=True)
+    return Console(file=stream, stderr=True, markup=False)
 
 
 def _has_fd(stream: Any) -> bool:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.text import Text
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import (
@@ -80,7 +81,7 @@ def bench_command(
 
     device = get_device(device_name, inventory)
     console = status_console()
-    with console.status("preparing models"):
+    with console.status(Text("preparing models")):
         paths = [m for path in models for m in prepare_models(path, list(modes) or ["float32", "dynamic"])]
     options = BenchOptions(
         threads=threads or [],

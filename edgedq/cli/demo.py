@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import inventory_option
@@ -33,7 +34,7 @@ def demo_command(which: str, device_name: str, full: bool, runs: int, inventory:
 
     device = get_device(device_name, inventory)
     console = status_console()
-    with console.status(f"{which}: training (cached after the first run)") as status:
+    with console.status(Text(f"{which}: training (cached after the first run)")) as status:
         if which == "vision":
             from edgedq.demos import vision as demo
         else:
@@ -42,9 +43,9 @@ def demo_command(which: str, device_name: str, full: bool, runs: int, inventory:
 
         def on_event(event: Event) -> None:
             if isinstance(event, Stage):
-                status.update(f"{which}: {event.text}")
+                status.update(Text(f"{which}: {event.text}"))
             elif isinstance(event, RunProgress):
-                status.update(f"{which}: {event.label} {event.phase} {event.done}/{event.target}")
+                status.update(Text(f"{which}: {event.label} {event.phase} {event.done}/{event.target}"))
 
         report = run_demo(trained, device, runs, on_event)
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from edgedq.cli.app import cli, print_json, status_console
 from edgedq.cli.bench import show_results
@@ -78,12 +79,15 @@ def deploy_command(
         threads=threads or [], runs=runs, warmup=warmup, max_secs=max_secs, timeout=timeout, lock_wait=lock_wait
     )
     console = status_console()
-    with console.status("converting") as status:
+    with console.status(Text("converting")) as status:
         from edgedq.conversion.pipeline import prepare_models
         from edgedq.measure.deploy import variant_modes
 
         models = prepare_models(
-            source, variant_modes(mode, _names(compare)), calibration, lambda text: status.update(f"converting: {text}")
+            source,
+            variant_modes(mode, _names(compare)),
+            calibration,
+            lambda text: status.update(Text(f"converting: {text}")),
         )
     with DeviceProgress(console, [d.name for d in devices]) as progress:
         report = deploy(source, devices, models=models, options=options, accept_new_host=accept_new_host,

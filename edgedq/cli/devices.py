@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from edgedq.cli import render
 from edgedq.cli.app import cli, print_json, print_tables, status_console
@@ -98,7 +99,7 @@ def devices_check(name: str, inventory: Path | None, accept_new_host: bool, as_j
     from edgedq.device import provision
 
     device = get_device(name, inventory)
-    with status_console().status(f"{name}: connecting"):
+    with status_console().status(Text(f"{name}: connecting")):
         check = provision.hello(device, accept_new_host)
     remedy = provision.remedy(check, device)
     if as_json:
@@ -124,9 +125,9 @@ def devices_clean(name: str, inventory: Path | None, accept_new_host: bool, lock
 
     device = get_device(name, inventory)
     with (
-        status_console().status(f"{name}: cleaning") as status,
+        status_console().status(Text(f"{name}: cleaning")) as status,
         connect(device, accept_new_host) as connection,
-        connection.hold(lock_wait, status.update),
+        connection.hold(lock_wait, lambda text: status.update(Text(text))),
     ):
         files, kilobytes = connection.clean()
     if as_json:
@@ -156,9 +157,9 @@ def devices_setup(
 
     device = get_device(name, inventory)
     console = status_console()
-    with console.status(f"{name}: connecting") as status:
+    with console.status(Text(f"{name}: connecting")) as status:
         check = provision.setup(
-            device, offline, accept_new_host, base_python, notice=lambda text: status.update(f"{name}: {text}")
+            device, offline, accept_new_host, base_python, notice=lambda text: status.update(Text(f"{name}: {text}"))
         )
     if save:
         set_device_field(name, "python", check.python, inventory)

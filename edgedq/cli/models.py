@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.conversion import MODES
@@ -51,14 +52,14 @@ def convert_command(
     if all_modes and calibration is None:
         chosen.remove("int8")
     console = status_console()
-    with console.status("starting") as status:
+    with console.status(Text("starting")) as status:
         result = convert(
             source,
             output,
             chosen,
             calibration=calibration,
             keep_float=keep_float,
-            on_stage=lambda stage: status.update(stage),
+            on_stage=lambda stage: status.update(Text(stage)),
             verbose=verbose,
         )
     if verbose and result.tensorflow_log:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.text import Text
 
 from edgedq.measure.events import (
     Connecting,
@@ -69,8 +69,8 @@ class DeviceProgress:
                 description = f"{label}: {phase} {done}/{target}"
                 self.progress.update(self.tasks[device], total=target or None, completed=done, description=description)
             case RunFailed(label=label, message=message):  # the message names the device
-                self.console.print(f"[red]{escape(label)}: {escape(message)}[/]")
+                self.console.print(Text(f"{label}: {message}", style="red"))
             case DeviceDone(error=error):
                 self._stage(device, "done" if error is None else "failed")
                 if error is not None:
-                    self.console.print(f"[red]{escape(device)}: {escape(error)}[/]")
+                    self.console.print(Text(f"{device}: {error}", style="red"))

@@ -5,11 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from edgedq.conversion.pipeline import ConversionResult
     from edgedq.tflite.compare import Comparison
     from edgedq.tflite.inspection import ModelReport
+
+
+class DataTable(Table):
+    """A table whose text is data (names from an inventory, a board or a model): never read as markup.
+
+    A cell that means to be styled is given as a ``Text``; every ``str`` is shown as it is.
+    """
+
+    def __init__(self, title: str | Text | None = None, **options: Any) -> None:
+        super().__init__(title=Text(title) if isinstance(title, str) else title, title_justify="left", **options)
+
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*[Text(cell) if isinstance(cell, str) else cell for cell in cells], **options)
 
 
 def _mb(size: int) -> str:
@@ -26,7 +40,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def conversion_table(result: ConversionResult) -> Table:
-    table = Table(title=f"{result.source.path} ({result.source.kind.value})", title_justify="left")
+    table = DataTable(title=f"{result.source.path} ({result.source.kind.value})")
     for column in ("mode", "file", "size", "vs float32", "int8 weights", "cosine", "max |err|", "top-1", ""):
         table.add_column(column, justify="left" if column in ("mode", "file", "") else "right")
     for variant in result.variants:
@@ -49,13 +63,13 @@ def conversion_table(result: ConversionResult) -> Table:
 
 def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
     description = report.description
-    ops = Table(title=f"{report.path}: {_mb(description.size_bytes)}", title_justify="left")
+    ops = DataTable(title=f"{report.path}: {_mb(description.size_bytes)}")
     for column in ("op", "count", "hybrid", "weights"):
         ops.add_column(column, justify="left" if column in ("op", "weights") else "right")
     for name, summary in description.ops.items():
         weights = ", ".join(f"{dtype} x{n}" for dtype, n in summary.weight_dtypes.items()) or "-"
         ops.add_row(name, str(summary.count), str(summary.hybrid) if summary.hybrid else "-", weights)
-    io = Table(title="interface and weights", title_justify="left")
+    io = DataTable(title="interface and weights")
     for column in ("", "name", "shape", "dtype"):
         io.add_column(column)
     for kind, tensors in (("input", description.inputs), ("output", description.outputs)):
@@ -63,7 +77,7 @@ def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
             io.add_row(kind, tensor.name, str(tensor.shape), tensor.dtype)
     for dtype, size in description.weight_bytes.items():
         io.add_row("weights", dtype, _mb(size), "")
-    delegation = Table(title=f"XNNPACK delegation, measured with {report.runtime}", title_justify="left")
+    delegation = DataTable(title=f"XNNPACK delegation, measured with {report.runtime}")
     for column in ("partitions", "delegated nodes", "total nodes", "left to builtin kernels"):
         delegation.add_column(column, justify="right")
     if report.delegation:
@@ -72,7 +86,7 @@ def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
         delegation.add_row(str(d["partitions"]), str(d["delegated_nodes"]), str(d["total_nodes"]), fallback)
     tables = [ops, io, delegation]
     if with_tensors:
-        tensors = Table(title="tensors", title_justify="left")
+        tensors = DataTable(title="tensors")
         for column in ("name", "shape", "dtype", "bytes", "scale", "zero point", "axis"):
             tensors.add_column(column)
         for t in description.tensors:
@@ -99,9 +113,8 @@ def _summarise(values: list[Any] | None) -> str:
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    table = Table(
-        title=f"{comparison.candidate} vs {comparison.reference}\n{comparison.samples} inputs: {comparison.inputs}",
-        title_justify="left",
+    table = DataTable(
+        title=f"{comparison.candidate} vs {comparison.reference}\n{comparison.samples} inputs: {comparison.inputs}"
     )
     for column in ("output", "max |err|", "mean |err|", "cosine", "top-1 agreement"):
         table.add_column(column, justify="left" if column == "output" else "right")
@@ -121,8 +134,10 @@ def bench_table(results: list[Any]) -> Table:
     """Side by side, with the speedup of each configuration against the first model at the same settings."""
     device = results[0].device if results else "?"
     emulated = results[0].device_facts.get("emulated") if results and results[0].ok else None
-    title = f"edgedq bench on {device}" + (f" [yellow](emulated: {emulated})[/]" if emulated else "")
-    table = Table(title=title, title_justify="left")
+    title = Text(f"edgedq bench on {device}")
+    if emulated:
+        title.append(f" (emulated: {emulated})", style="yellow")
+    table = DataTable(title=title)
     columns = (
         "model",
         "size",
@@ -150,13 +165,13 @@ def bench_table(results: list[Any]) -> Table:
     for r in results:
         name = r.model.rsplit("/", 1)[-1]
         if not r.ok:
-            table.add_row(name, _mb(r.size_bytes), str(r.threads), "yes" if r.xnnpack else "no", "[red]failed[/]")
+            table.add_row(name, _mb(r.size_bytes), str(r.threads), "yes" if r.xnnpack else "no", Text("failed", "red"))
             continue
         s, d = r.latency_ms, r.delegation
         temp = r.thermal["after"].get("temperature_c")
-        heat = "-" if temp is None else f"{temp:.0f}"
+        heat = Text("-" if temp is None else f"{temp:.0f}")
         if r.thermal["throttled"]:
-            heat += " [red]throttled[/]"
+            heat.append(" throttled", style="red")
         table.add_row(
             name,
             _mb(r.size_bytes),
@@ -179,7 +194,7 @@ def bench_table(results: list[Any]) -> Table:
 
 
 def devices_table(devices: dict[str, Any]) -> Table:
-    table = Table(title="devices", title_justify="left")
+    table = DataTable(title="devices")
     for column in ("name", "where", "python", "threads", "tags"):
         table.add_column(column)
     for device in devices.values():
@@ -193,7 +208,7 @@ def devices_table(devices: dict[str, Any]) -> Table:
 def check_table(check: Any) -> Table:
     """The hello facts of one device, and whether its runtime is ready."""
     facts = check.facts
-    table = Table(title=f"{check.device}: {'ready' if check.ready else 'NOT ready'}", title_justify="left")
+    table = DataTable(title=f"{check.device}: {'ready' if check.ready else 'NOT ready'}")
     table.add_column("fact")
     table.add_column("value")
     runtime = facts.get("runtime") or {}
@@ -221,11 +236,11 @@ def check_table(check: Any) -> Table:
     return table
 
 
-def _runtime_cell(runtime: dict[str, Any], probe: dict[str, Any] | None) -> str:
+def _runtime_cell(runtime: dict[str, Any], probe: dict[str, Any] | None) -> str | Text:
     if not runtime:
-        return "[red]none[/]"
+        return Text("none", style="red")
     if probe is None:
-        return f"{runtime['name']} {runtime['version']} [red](does not load or run)[/]"
+        return Text(f"{runtime['name']} {runtime['version']} ").append("(does not load or run)", style="red")
     loaded = probe["runtime"]
     return (
         f"{loaded['name']} {loaded['version']}: loaded in {probe['runtime_load_ms']:.0f} ms, "
@@ -240,7 +255,7 @@ def _pct(value: float | None) -> str:
 def eval_tables(report: Any) -> list[Table]:
     """Accuracy side by side, then the candidate's confusion matrix and per-class precision/recall."""
     models = [report.candidate, *([report.reference] if report.reference else [])]
-    summary = Table(title=f"edgedq eval on {report.device}: {report.data}", title_justify="left")
+    summary = DataTable(title=f"edgedq eval on {report.device}: {report.data}")
     for column in ("model", "samples", "top-1", "top-5", "seconds"):
         summary.add_column(column, justify="left" if column == "model" else "right")
     for accuracy in models:
@@ -258,13 +273,13 @@ def eval_tables(report: Any) -> list[Table]:
         )
     candidate = report.candidate
     names = candidate.classes
-    confusion = Table(title="confusion (rows: true, columns: predicted)", title_justify="left")
+    confusion = DataTable(title="confusion (rows: true, columns: predicted)")
     confusion.add_column("")
     for name in names:
         confusion.add_column(name[:8], justify="right")
     for name, row in zip(names, candidate.confusion, strict=True):
         confusion.add_row(name[:12], *[str(v) if v else "." for v in row])
-    per_class = Table(title="per class", title_justify="left")
+    per_class = DataTable(title="per class")
     for column in ("class", "precision", "recall", "samples"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for name, precision, recall, row in zip(
@@ -276,10 +291,10 @@ def eval_tables(report: Any) -> list[Table]:
 
 def demo_table(report: Any) -> Table:
     """Accuracy and latency of each variant, measured on the device, float32 first."""
-    title = f"edgedq demo {report.demo} on {report.device}"
+    title = Text(f"edgedq demo {report.demo} on {report.device}")
     if report.emulated:
-        title += f" [yellow](emulated: {report.emulated}; latency is meaningless)[/]"
-    table = Table(title=title, title_justify="left")
+        title.append(f" (emulated: {report.emulated}; latency is meaningless)", style="yellow")
+    table = DataTable(title=title)
     for column in ("variant", "size", "accuracy", "vs float32", "agreement", "p50 ms", "p90 ms", "speedup"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     base = report.variants[0]
