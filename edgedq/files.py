@@ -16,6 +16,9 @@ from pathlib import Path
 
 from edgedq.errors import OutputError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, at import: os.umask can only be read by setting it
+
 
 def edgedq_home() -> Path:
     """Where edgedq keeps saved results and converted models (``EDGEDQ_HOME`` overrides)."""
@@ -51,6 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # as any new file, not mkstemp's private 0600
         os.replace(temp, path)
     except OSError as exc:
         Path(temp).unlink(missing_ok=True)

@@ -109,7 +109,8 @@ def test_protocol_round_trip(agent, converted):
     assert memory["peak_reset_before_load"] is True
     assert memory["peak_rss"] >= memory["rss_after_load"] > memory["rss_before_load"]
     assert memory["pss"] > 0 and memory["uss"] > 0
-    assert reply["outputs"]["StatefulPartitionedCall_1:0"]["shape"] == [1, 10]
+    assert reply["outputs"]["output_0"]["shape"] == [1, 10]  # outputs by their signature names
+    assert list(reply["input_shapes"].values()) == [[1, 32, 32, 3]]  # the open batch ran as 1
 
 
 def test_agent_refuses_another_protocol(agent):

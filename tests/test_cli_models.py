@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 from tests.support.cli import run
 
@@ -52,3 +54,22 @@ def test_compare_json(converted):
     )
     assert data["samples"] == 8
     assert 0.99 < data["outputs"][0]["cosine_similarity"] <= 1.0
+
+
+def test_outputs_follow_the_umask_not_a_private_mode(sources, converted, tmp_path):
+    old = os.umask(0o022)
+    try:
+        invoke("convert", str(sources["dense"]), "-o", str(tmp_path / "shared.tflite"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.tflite").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "shared.tflite.json").stat().st_mode) == 0o644
+
+
+def test_convert_says_what_it_skipped_and_what_stayed_float(sources, converted, tmp_path):
+    everything = invoke("convert", str(sources["dense"]), "-o", str(tmp_path / "all.tflite"), "--all")
+    assert "int8 skipped: it needs representative inputs (--calibration" in everything.stderr
+    kept = invoke("convert", str(sources["dense"]), "-o", str(tmp_path / "kept.tflite"), "--keep-float", ".")
+    assert "no weight was quantized" in kept.stderr and "it is float32" in kept.stderr
+    assert "generated: floats ~ Uniform(-1, 1)" in kept.stdout  # which inputs fidelity was measured on
+    assert "1.0000" in everything.stdout or "0.999" in everything.stdout  # five significant digits, not "1"

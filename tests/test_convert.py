@@ -28,7 +28,8 @@ def test_every_mode_writes_a_model_and_manifest(converted):
         assert on_disk["source"]["sha256"] == result.source.sha256
         assert on_disk["model"]["size_bytes"] == variant.path.stat().st_size
         assert on_disk["versions"]["tensorflow"].startswith("2.")
-        assert on_disk["inputs"][0]["shape"] == [-1, 32, 32, 3]
+        assert on_disk["inputs"][0]["shape"] == [1, 32, 32, 3]  # a fixed batch: --batch 1 by default
+        assert on_disk["options"]["batch"] == 1
         assert on_disk["inputs"][0]["dtype"] == "float32"
     sizes = {v.mode: v.manifest["model"]["size_vs_float32"] for v in result.variants}
     assert sizes["float32"] == 1.0
@@ -97,9 +98,8 @@ def test_keep_float_by_tensor_name(converted):
     float_model = converted["cnn"].variant("float32").path.read_bytes()
     model = flatbuffer.read_model(float_model)
     names = [flatbuffer.tensor_name(t) for t in model.subgraphs[0].tensors]
-    pointwise = "sequential_1/pointwise_1/convolution"
-    assert pointwise in names
-    data, report = quantize_dynamic_range(float_model, DynamicRangeRecipe(keep_float="^sequential_1/pointwise"))
+    (pointwise,) = [name for name in names if ";" not in name and name.endswith("/pointwise_1/convolution")]
+    data, report = quantize_dynamic_range(float_model, DynamicRangeRecipe(keep_float="/pointwise_1/"))
     assert pointwise not in [q.tensor for q in report.quantized]
     assert {q.op_type for q in report.quantized} == {"CONV_2D", "FULLY_CONNECTED"}
     assert report.kept_float == {"matched --keep-float": 1}

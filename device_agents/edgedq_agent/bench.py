@@ -9,26 +9,65 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from edgedq_agent import inputs, system
 from edgedq_agent.delegation import delegation_summary
 from edgedq_agent.protocol import emit, finite_list
-from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
+from edgedq_agent.runtime import AgentFailure, Runtime, allocate, load_interpreter
 
 PROGRESS_EVERY_S = 1.0
 
 
-def _load_inputs(request: Mapping[str, Any], details: List[Mapping]) -> Dict[str, np.ndarray]:
+def _given(request: Mapping[str, Any]) -> Optional[Dict[str, np.ndarray]]:
     path = request.get("inputs")
     if not path:
-        return inputs.random_inputs(details, int(request.get("seed", inputs.DEFAULT_SEED)))
+        return None
     try:
-        matched = inputs.fit_arrays(details, inputs.read_npz(path))
+        return inputs.read_npz(path)
     except ValueError as exc:
-        raise AgentFailure("bad_inputs", "inputs %s do not fit the model: %s" % (path, exc)) from None
-    return {d["name"]: inputs.to_input(d, matched[d["name"]][:1]) for d in details}
+        raise AgentFailure("bad_inputs", str(exc)) from None
+
+
+def input_shapes(
+    details: List[Mapping], explicit: Mapping, given: Optional[Mapping[str, np.ndarray]]
+) -> Tuple[Dict[str, List[int]], Optional[Dict[str, np.ndarray]]]:
+    """The shape to run each input at (by tensor name), and the given arrays matched to the inputs.
+
+    A shape asked for wins; else a given array's own (its first example); else the declared shape, an open
+    batch as 1.  Any other open dimension without a shape is refused: it would be timed at 1 without a word.
+    """
+    try:
+        shapes = inputs.resolve_shapes(details, explicit)
+        matched = inputs.fit_arrays(details, given) if given is not None else None
+    except ValueError as exc:
+        raise AgentFailure("bad_inputs", str(exc)) from None
+    for detail in details:
+        name = detail["name"]
+        if name in shapes:
+            continue
+        if matched is not None:
+            shapes[name] = [1] + list(matched[name].shape[1:])
+        elif inputs.open_dims(detail):
+            raise AgentFailure(
+                "bad_inputs",
+                "input %s has open dimensions %s: give its real shape"
+                % (inputs.names_of(detail)[0], [d if d > 0 else None for d in inputs.signature_shape(detail)]),
+                "--input-shape %s:%s"
+                % (
+                    inputs.names_of(detail)[0],
+                    ",".join("N" if d < 0 else str(d) for d in inputs.signature_shape(detail)),
+                ),
+            )
+        else:
+            shapes[name] = [max(d, 1) for d in inputs.signature_shape(detail)]
+    return shapes, matched
+
+
+def _explicit(request: Mapping[str, Any]):
+    """--input-shape as the host sent it: [[name or null, [dims]], ...]."""
+    return [(name, dims) for name, dims in request.get("input_shapes") or []]
 
 
 def _memory() -> Dict[str, Any]:
@@ -43,25 +82,42 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     threads, xnnpack = int(request.get("threads", 1)), bool(request.get("xnnpack", True))
     warmup, runs = int(request.get("warmup", 1)), int(request.get("runs", 50))
     min_secs, max_secs = float(request.get("min_secs", 0.0)), float(request.get("max_secs", 150.0))
+    given = _given(request)
     thermal_before = system.thermal_state()
     hwm_reset = system.reset_peak_rss()
     before_load = _memory()
 
     start = time.perf_counter()
-    interpreter = make_interpreter(runtime, model_path, threads, xnnpack)
-    init_ms = (time.perf_counter() - start) * 1e3
+    interpreter = load_interpreter(runtime, model_path, threads, xnnpack)
+    loaded = time.perf_counter()
+    details = inputs.with_signature_names(interpreter, interpreter.get_input_details())
+    shapes, matched = input_shapes(details, dict(_explicit(request)), given)
+    resume = time.perf_counter()
+    allocate(runtime, interpreter, shapes)
+    init_ms = (loaded - start + time.perf_counter() - resume) * 1e3  # load + allocate; matching inputs aside
     after_load = _memory()
     delegation = delegation_summary(interpreter)
 
-    details = interpreter.get_input_details()
-    feeds = _load_inputs(request, details)
+    details = inputs.with_signature_names(interpreter, interpreter.get_input_details())
+    if matched is None:
+        feeds = inputs.random_inputs(details, int(request.get("seed", inputs.DEFAULT_SEED)))
+    else:
+        feeds = {d["name"]: inputs.to_input(d, matched[d["name"]][:1]) for d in details}
     bound = [(d["index"], feeds[d["name"]]) for d in details]
     set_tensor, invoke, clock = interpreter.set_tensor, interpreter.invoke, time.perf_counter
 
     start = clock()
-    for index, value in bound:
-        set_tensor(index, value)
-    invoke()
+    try:
+        for index, value in bound:
+            set_tensor(index, value)
+        invoke()
+    except (RuntimeError, ValueError) as exc:  # e.g. a generated token id past an embedding's table
+        raise AgentFailure(
+            "inference_failed",
+            "the model failed on its %s inputs: %s"
+            % ("given" if matched is not None else "generated", str(exc).strip().splitlines()[0]),
+            "give inputs in the model's real range: --inputs FILE.npz",
+        ) from None
     first_ms = (clock() - start) * 1e3
 
     warmup_ms = _timed_runs(bound, set_tensor, invoke, clock, warmup, 0.0, max_secs, "warmup")
@@ -69,8 +125,11 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     after_run = _memory()
     rollup = system.smaps_rollup_kb()
     outputs = {
-        d["name"]: {"shape": list(np.shape(v)), "checksum": finite_list(np.asarray(v, dtype=np.float64).sum())[0]}
-        for d in interpreter.get_output_details()
+        inputs.names_of(d)[0]: {
+            "shape": list(np.shape(v)),
+            "checksum": finite_list(np.asarray(v, dtype=np.float64).sum())[0],
+        }
+        for d in inputs.with_signature_names(interpreter, interpreter.get_output_details())
         for v in [interpreter.get_tensor(d["index"])]
     }
     return {
@@ -94,6 +153,7 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
         },
         "thermal": {"before": thermal_before, "after": system.thermal_state()},
         "inputs": request.get("inputs") or "generated (seed %s)" % request.get("seed", inputs.DEFAULT_SEED),
+        "input_shapes": {inputs.names_of(d)[0]: [int(x) for x in d["shape"]] for d in details},
         "outputs": outputs,
     }
 

@@ -23,7 +23,8 @@ def delegation_summary(interpreter: Any) -> Dict[str, Any]:
     producer = {}
     for index, (_, _, outputs) in enumerate(original):
         for tensor in outputs:
-            producer[tensor] = index
+            if tensor >= 0:  # -1 is an optional tensor left out (a bias-less FULLY_CONNECTED's, say): no one's output
+                producer[tensor] = index
     delegated = set()
     for _, inputs, outputs in delegate_nodes:
         boundary = set(inputs)

@@ -15,29 +15,54 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 from edgedq_agent import frontend, inputs
 from edgedq_agent.protocol import emit, finite_list
-from edgedq_agent.runtime import AgentFailure, Runtime, make_interpreter
+from edgedq_agent.runtime import AgentFailure, Runtime, allocate, load_interpreter
 
 PROGRESS_EVERY_S = 1.0
 RUN_LIMIT = 64  # samples per ``run``: full outputs go back as JSON
 
 
 class Model:
-    """One interpreter and how to feed its single input from a sample (after the optional front end)."""
+    """One interpreter and how to feed its single input from a sample (after the optional front end).
+
+    It is allocated at the first block of data: an input with open dimensions takes the shape of the
+    samples (or the one asked for), so variable-length data runs at its real length.
+    """
 
     def __init__(self, runtime: Runtime, request: Mapping[str, Any]) -> None:
         path = request["model"]
         if not os.path.isfile(path):
             raise AgentFailure("model_missing", "model file not found: %s" % path)
-        self.interpreter = make_interpreter(
+        self.runtime = runtime
+        self.interpreter = load_interpreter(
             runtime, path, int(request.get("threads", 1)), bool(request.get("xnnpack", True))
         )
-        details = self.interpreter.get_input_details()
+        details = inputs.with_signature_names(self.interpreter, self.interpreter.get_input_details())
         if len(details) != 1:
             raise AgentFailure("bad_inputs", "eval and run take models with one input; this one has %d" % len(details))
         self.input = details[0]
-        self.outputs = self.interpreter.get_output_details()
-        self.shape = inputs.concrete_shape(self.input)
+        try:
+            explicit = inputs.resolve_shapes(details, dict(request.get("input_shapes") or []))
+        except ValueError as exc:
+            raise AgentFailure("bad_inputs", str(exc)) from None
+        self.shape: Optional[List[int]] = explicit.get(self.input["name"])
+        self.outputs: List[Mapping] = []
         self.frontend: Optional[Mapping[str, Any]] = request.get("frontend")
+
+    def _allocate(self, sample_shape: List[int]) -> None:
+        declared = inputs.signature_shape(self.input)
+        if self.shape is None and inputs.open_dims(self.input):
+            if len(sample_shape) + 1 != len(declared):
+                raise AgentFailure(
+                    "bad_inputs",
+                    "input %s has open dimensions %s and samples of shape %s: give its shape"
+                    % (inputs.names_of(self.input)[0], [d if d > 0 else None for d in declared], sample_shape),
+                    "--input-shape %s:1,..." % inputs.names_of(self.input)[0],
+                )
+            self.shape = [1] + sample_shape
+        self.shape = self.shape or [max(d, 1) for d in declared]
+        allocate(self.runtime, self.interpreter, {self.input["name"]: self.shape})
+        self.input = self.interpreter.get_input_details()[0]
+        self.outputs = self.interpreter.get_output_details()
 
     def prepare(self, block: np.ndarray) -> np.ndarray:
         """A block of raw samples -> features shaped like the model's input (batch 1 each)."""
@@ -46,12 +71,14 @@ class Model:
                 block = frontend.apply(self.frontend, block)
             except ValueError as exc:
                 raise AgentFailure("bad_inputs", str(exc)) from None
+        if not self.outputs:
+            self._allocate(list(block.shape[1:]))
         per_sample = int(np.prod(self.shape[1:]))
         if block[0].size != per_sample:
             raise AgentFailure(
                 "bad_inputs",
                 "a sample has shape %s but input %s expects %s"
-                % (list(block.shape[1:]), self.input["name"], self.shape[1:]),
+                % (list(block.shape[1:]), inputs.names_of(self.input)[0], self.shape[1:]),
             )
         return block.reshape([len(block)] + [1] + self.shape[1:])
 
@@ -87,7 +114,7 @@ def run_eval(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     return {
         "runtime": runtime.describe(),
         "count": len(predictions),
-        "classes": int(np.prod(model.outputs[0]["shape"][1:])),
+        "classes": int(np.prod(model.outputs[0]["shape"][1:])) if model.outputs else 0,
         "predictions": predictions,
         "seconds": time.perf_counter() - started,
     }

@@ -11,7 +11,7 @@ import importlib.util
 import re
 import sys
 import time
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 RUNTIME_ORDER = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 _INTERPRETER_MODULES = {
@@ -141,19 +141,40 @@ def _numpy_mismatch(runtime_name: str) -> Optional[str]:
     return None
 
 
-def make_interpreter(runtime: Runtime, model: Union[str, bytes], threads: int, xnnpack: bool) -> Any:
-    """Build and allocate an interpreter from a path or the model's bytes; XNNPACK off means no default delegates."""
+def load_interpreter(runtime: Runtime, model: Union[str, bytes], threads: int, xnnpack: bool) -> Any:
+    """An interpreter for a path or the model's bytes, not yet allocated; XNNPACK off means no default delegates."""
     module = runtime.module
     source = "model_content" if isinstance(model, bytes) else "model_path"
     kwargs = {source: model, "num_threads": threads}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
-        interpreter = module.Interpreter(**kwargs)
+        return module.Interpreter(**kwargs)
+    except Exception as exc:
+        raise classify_load_error(runtime, exc) from exc
+
+
+def allocate(runtime: Runtime, interpreter: Any, shapes: Optional[Mapping[str, Sequence[int]]] = None) -> Any:
+    """Resize inputs (by tensor name) to ``shapes``, then allocate: the shapes are fixed before XNNPACK plans."""
+    try:
+        by_name = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+        for name, dims in (shapes or {}).items():
+            interpreter.resize_tensor_input(by_name[name], list(dims), strict=False)
         interpreter.allocate_tensors()
     except Exception as exc:
         raise classify_load_error(runtime, exc) from exc
     return interpreter
+
+
+def make_interpreter(
+    runtime: Runtime,
+    model: Union[str, bytes],
+    threads: int,
+    xnnpack: bool,
+    shapes: Optional[Mapping[str, Sequence[int]]] = None,
+) -> Any:
+    """Build and allocate an interpreter (inputs resized to ``shapes``, keyed by tensor name, first)."""
+    return allocate(runtime, load_interpreter(runtime, model, threads, xnnpack), shapes)
 
 
 def classify_load_error(runtime: Runtime, exc: BaseException) -> AgentFailure:
@@ -178,4 +199,7 @@ def classify_load_error(runtime: Runtime, exc: BaseException) -> AgentFailure:
     if "Model provided has model identifier" in text or "not a valid" in text.lower() or "flatbuffer" in text.lower():
         return AgentFailure("model_invalid", "not a valid TFLite model: " + text.strip().splitlines()[0])
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return AgentFailure("model_load_failed", "%s could not load the model: %s" % (runtime.name, first))
+    hint = None
+    if "reshape" in text.lower() or "prepare" in text.lower():
+        hint = "an input with open dimensions may need its real shape: --input-shape NAME:D0,D1,..."
+    return AgentFailure("model_load_failed", "%s could not load the model: %s" % (runtime.name, first), hint)

@@ -11,6 +11,8 @@ from rich.text import Text
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import (
     board_options,
+    conversion_options,
+    input_shape_option,
     max_secs_option,
     runs_option,
     threads_option,
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
     help="For TensorFlow sources: variants to convert and compare (default float32 + dynamic).",
 )
 @click.option("--inputs", type=click.Path(path_type=Path), help="Inputs (.npz) instead of generated ones.")
+@input_shape_option
+@click.option("--calibration", type=click.Path(path_type=Path), help="For --mode int8 of a TensorFlow source (.npz).")
+@conversion_options
 @timeout_option(120.0)
 @board_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"device", "results": [...], "push", ...}.')
@@ -63,6 +68,10 @@ def bench_command(
     both: bool,
     modes: tuple[str, ...],
     inputs: Path | None,
+    input_shapes: list,
+    calibration: Path | None,
+    batch: int | None,
+    custom_objects: tuple[str, ...],
     timeout: float,
     accept_new_host: bool,
     lock_wait: float,
@@ -81,8 +90,13 @@ def bench_command(
 
     device = get_device(device_name, inventory)
     console = status_console()
+    conversion = {"batch": batch, "custom_objects": custom_objects, "input_shapes": input_shapes}
     with console.status(Text("preparing models")):
-        paths = [m for path in models for m in prepare_models(path, list(modes) or ["float32", "dynamic"])]
+        paths = [
+            m
+            for path in models
+            for m in prepare_models(path, list(modes) or ["float32", "dynamic"], calibration, **conversion)
+        ]
     options = BenchOptions(
         threads=threads or [],
         xnnpack=[True, False] if both else [not no_xnnpack],
@@ -92,6 +106,7 @@ def bench_command(
         max_secs=max_secs,
         timeout=timeout,
         inputs=inputs,
+        input_shapes=input_shapes,
         lock_wait=lock_wait,
     )
     with DeviceProgress(console, [device.name]) as progress:
@@ -104,9 +119,9 @@ def bench_command(
 
 
 def show_results(results: list[ConfigResult], notes: list[str] = ()) -> None:  # type: ignore[assignment]
-    from edgedq.cli import render
+    from edgedq.cli.bench_tables import bench_tables
 
-    print_tables(render.bench_table(results))
+    print_tables(*bench_tables(results))
     for result in results:
         for warning in result.warnings:
             click.secho(

@@ -11,6 +11,8 @@ from edgedq.cli.app import cli, print_json, status_console
 from edgedq.cli.bench import show_results
 from edgedq.cli.options import (
     board_options,
+    conversion_options,
+    input_shape_option,
     max_secs_option,
     runs_option,
     threads_option,
@@ -34,6 +36,8 @@ def _names(value: str | None) -> list[str]:
     "--compare", default="float32", show_default=True, help="Variants to measure beside it: float32,float16 ..."
 )
 @click.option("--calibration", type=click.Path(path_type=Path), help="Representative inputs (.npz), for int8.")
+@input_shape_option
+@conversion_options
 @threads_option
 @runs_option
 @warmup_option
@@ -48,6 +52,9 @@ def deploy_command(
     mode: str,
     compare: str,
     calibration: Path | None,
+    input_shapes: list,
+    batch: int | None,
+    custom_objects: tuple[str, ...],
     threads: list[int] | None,
     runs: int,
     warmup: int,
@@ -76,7 +83,13 @@ def deploy_command(
     devices = select_devices(names, list(tags), inventory)
     # no --threads: each board's own thread counts from the inventory
     options = BenchOptions(
-        threads=threads or [], runs=runs, warmup=warmup, max_secs=max_secs, timeout=timeout, lock_wait=lock_wait
+        threads=threads or [],
+        runs=runs,
+        warmup=warmup,
+        max_secs=max_secs,
+        timeout=timeout,
+        lock_wait=lock_wait,
+        input_shapes=input_shapes,
     )
     console = status_console()
     with console.status(Text("converting")) as status:
@@ -88,6 +101,9 @@ def deploy_command(
             variant_modes(mode, _names(compare)),
             calibration,
             lambda text: status.update(Text(f"converting: {text}")),
+            batch=batch,
+            custom_objects=custom_objects,
+            input_shapes=input_shapes,
         )
     with DeviceProgress(console, [d.name for d in devices]) as progress:
         report = deploy(source, devices, models=models, options=options, accept_new_host=accept_new_host,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
-from edgedq.cli.options import board_options, timeout_option
+from edgedq.cli.options import board_options, input_shape_option, timeout_option
 
 
 @cli.command("eval")
@@ -16,6 +16,11 @@ from edgedq.cli.options import board_options, timeout_option
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="An .npz (x, y) or a folder per class.")
 @click.option("--reference", type=click.Path(path_type=Path), help="The float model to compare with.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Interpreter threads.")
+@click.option(
+    "--classes",
+    help="Class names in label order, comma-separated (a folder's subfolders are matched to them by name).",
+)
+@input_shape_option
 @timeout_option(300.0)
 @board_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report (accuracy, confusion, per class).")
@@ -25,6 +30,8 @@ def eval_command(
     data: Path,
     reference: Path | None,
     threads: int,
+    classes: str | None,
+    input_shapes: list,
     timeout: float,
     inventory: Path | None,
     accept_new_host: bool,
@@ -45,8 +52,12 @@ def eval_command(
     device = get_device(device_name, inventory)
     with DeviceProgress(status_console(), [device.name]) as progress:
         report = evaluate(model, data, device, reference=reference, threads=threads, timeout=timeout,
-                          lock_wait=lock_wait, accept_new_host=accept_new_host, on_event=progress.event)  # fmt: skip
+                          lock_wait=lock_wait, accept_new_host=accept_new_host, on_event=progress.event,
+                          classes=[c.strip() for c in classes.split(",")] if classes else None,
+                          input_shapes=input_shapes)  # fmt: skip
     if as_json:
         print_json(report.as_dict())
     else:
         print_tables(*render.eval_tables(report))
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)

@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
+from edgedq.cli.options import conversion_options, input_shape_option
 from edgedq.conversion import MODES
 from edgedq.tflite import DEFAULT_SAMPLES
 
@@ -27,6 +28,13 @@ from edgedq.tflite import DEFAULT_SAMPLES
 @click.option("--all", "all_modes", is_flag=True, help="Every mode (int8 needs --calibration).")
 @click.option("--calibration", type=click.Path(path_type=Path), help="Representative inputs (.npz) for int8.")
 @click.option("--keep-float", metavar="REGEX", help="Keep ops whose type or weight name matches in float.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Inputs (.npz) to measure fidelity on (default: the calibration data, else generated).",
+)
+@conversion_options
+@input_shape_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own log.")
 def convert_command(
@@ -36,6 +44,10 @@ def convert_command(
     all_modes: bool,
     calibration: Path | None,
     keep_float: str | None,
+    data: Path | None,
+    batch: int | None,
+    custom_objects: tuple[str, ...],
+    input_shapes: list,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -51,6 +63,7 @@ def convert_command(
     chosen = list(MODES) if all_modes else list(modes) or ["dynamic"]
     if all_modes and calibration is None:
         chosen.remove("int8")
+        click.echo("note: int8 skipped: it needs representative inputs (--calibration FILE.npz)", err=True)
     console = status_console()
     with console.status(Text("starting")) as status:
         result = convert(
@@ -59,6 +72,10 @@ def convert_command(
             chosen,
             calibration=calibration,
             keep_float=keep_float,
+            batch=batch,
+            custom_objects=custom_objects,
+            data=data,
+            input_shapes=input_shapes,
             on_stage=lambda stage: status.update(Text(stage)),
             verbose=verbose,
         )
@@ -69,6 +86,9 @@ def convert_command(
         print_json(manifests[0] if len(manifests) == 1 else manifests)
         return
     print_tables(render.conversion_table(result))
+    for variant in result.variants:
+        for note in variant.notes:
+            click.secho(f"warning: {note}", fg="yellow", err=True)
     if all(v.cached for v in result.variants):
         click.echo("All variants came from the cache: nothing was converted.", err=True)
 
@@ -76,8 +96,9 @@ def convert_command(
 @cli.command("inspect")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--tensors", is_flag=True, help="List every tensor with its quantization parameters.")
+@input_shape_option
 @click.option("--json", "as_json", is_flag=True)
-def inspect_command(model: Path, tensors: bool, as_json: bool) -> None:
+def inspect_command(model: Path, tensors: bool, input_shapes: list, as_json: bool) -> None:
     """Ops, weight types and what XNNPACK really takes of a .tflite model.
 
     \b
@@ -86,7 +107,7 @@ def inspect_command(model: Path, tensors: bool, as_json: bool) -> None:
     from edgedq.cli import render
     from edgedq.tflite.inspection import inspect_model
 
-    report = inspect_model(model)
+    report = inspect_model(model, input_shapes)
     if as_json:
         print_json(report.as_dict(with_tensors=tensors))
         return
@@ -106,8 +127,11 @@ def inspect_command(model: Path, tensors: bool, as_json: bool) -> None:
     show_default=True,
     help="How many generated inputs.",
 )
+@input_shape_option
 @click.option("--json", "as_json", is_flag=True)
-def compare_command(reference: Path, candidate: Path, data: Path | None, samples: int, as_json: bool) -> None:
+def compare_command(
+    reference: Path, candidate: Path, data: Path | None, samples: int, input_shapes: list, as_json: bool
+) -> None:
     """How far CANDIDATE's outputs stray from REFERENCE's on the same inputs.
 
     \b
@@ -116,8 +140,10 @@ def compare_command(reference: Path, candidate: Path, data: Path | None, samples
     from edgedq.cli import render
     from edgedq.tflite.compare import compare
 
-    comparison = compare(reference, candidate, data=data, samples=samples)
+    comparison = compare(reference, candidate, data=data, samples=samples, input_shapes=input_shapes)
     if as_json:
         print_json(comparison.as_dict())
         return
     print_tables(render.comparison_table(comparison))
+    for warning in comparison.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)

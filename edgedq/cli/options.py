@@ -62,3 +62,49 @@ def timeout_option(default: float) -> click.Option:
 def board_options(command):  # type: ignore[no-untyped-def]
     """--inventory, --accept-new-host and --lock-wait: every command that may talk to a board."""
     return inventory_option(accept_option(lock_wait_option(command)))
+
+
+def _input_shapes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list:
+    from edgedq_agent.inputs import parse_shape
+
+    try:
+        return [parse_shape(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _batch(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter("a positive whole number, or none (keep the batch open)")
+    return int(value)
+
+
+input_shape_option = click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    callback=_input_shapes,
+    metavar="NAME:D0,D1,...",
+    help="The shape to run an input at (repeatable; NAME may be left out for a one-input model), as "
+    "benchmark_model's --input_layer_shape. Needed where an input has open dimensions besides the batch.",
+)
+batch_option = click.option(
+    "--batch",
+    default="1",
+    show_default=True,
+    callback=_batch,
+    help="Convert with this fixed batch ('none' keeps it open: XNNPACK then splits most Keras models).",
+)
+custom_objects_option = click.option(
+    "--custom-objects",
+    multiple=True,
+    metavar="MODULE:NAME",
+    help="A custom Keras layer or function the model needs, importable from here (repeatable).",
+)
+
+
+def conversion_options(command):  # type: ignore[no-untyped-def]
+    """--batch and --custom-objects: every command that may convert a TensorFlow source."""
+    return batch_option(custom_objects_option(command))

@@ -26,11 +26,11 @@ class DataTable(Table):
         super().add_row(*[Text(cell) if isinstance(cell, str) else cell for cell in cells], **options)
 
 
-def _mb(size: int) -> str:
+def size_text(size: int) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
-def _ratio(value: float) -> str:
+def ratio_text(value: float) -> str:
     """1.23x; small ratios (unrelated models side by side) keep two significant digits instead of showing 0.00x."""
     return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"
 
@@ -39,31 +39,54 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
+def _digits(value: float | None, digits: int = 5) -> str:
+    """``digits`` significant digits, trailing zeros kept: 1.0000, not 1; 0.99891."""
+    return "-" if value is None else f"{value:#.{digits}g}"
+
+
 def conversion_table(result: ConversionResult) -> Table:
-    table = DataTable(title=f"{result.source.path} ({result.source.kind.value})")
-    for column in ("mode", "file", "size", "vs float32", "int8 weights", "cosine", "max |err|", "top-1", ""):
+    """One row per variant: size, what XNNPACK takes, fidelity against float32 (worst output), cached or not."""
+    first = result.variants[0].manifest
+    batch = first["options"].get("batch")
+    title = f"{result.source.path} ({result.source.kind.value}), batch {batch if batch else 'open'}"
+    table = DataTable(title=title)
+    columns = ("mode", "file", "size", "vs f32", "int8 w", "XNNPACK", "cosine", "max |err|", "top-1", "")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("mode", "file", "") else "right")
+    seen: list[str] = []
     for variant in result.variants:
         manifest = variant.manifest
-        fidelity = manifest.get("fidelity")
-        output = fidelity["outputs"][0] if fidelity else None
+        outputs = (manifest.get("fidelity") or {}).get("outputs") or []
+        worst = min(outputs, key=lambda o: o["cosine_similarity"]) if outputs else None
+        top1 = [o["top1_agreement"] for o in outputs if o["top1_agreement"] is not None]
+        delegation = manifest.get("delegation") or {}
+        partitions = delegation.get("partitions")
+        xnnpack = "-" if partitions is None else f"{partitions} part" + ("" if partitions == 1 else "s")
         table.add_row(
             variant.mode,
-            str(variant.path),
-            _mb(manifest["model"]["size_bytes"]),
+            variant.path.name,
+            size_text(manifest["model"]["size_bytes"]),
             f"{manifest['model']['size_vs_float32']:.2f}x",
             str(sum(op.get("weight_dtypes", {}).get("int8", 0) for op in manifest["ops"].values())),
-            _fmt(output["cosine_similarity"], 5) if output else "-",
-            _fmt(output["max_abs_error"], 3) if output else "-",
-            f"{output['top1_agreement']:.1%}" if output and output["top1_agreement"] is not None else "-",
+            Text(xnnpack, style="yellow") if partitions not in (None, 1) else xnnpack,
+            _digits(worst["cosine_similarity"]) if worst else "-",
+            _digits(worst["max_abs_error"], 3) if worst else "-",
+            f"{min(top1):.1%}" if top1 else "-",
             "cached" if variant.cached else "converted",
         )
+        fidelity = manifest.get("fidelity")
+        if fidelity and fidelity["inputs"] not in seen:
+            seen.append(fidelity["inputs"])
+        if len(outputs) > 1:
+            per_output = ", ".join(f"{o['name']} {_digits(o['cosine_similarity'])}" for o in outputs)
+            seen.append(f"{variant.mode} per output: {per_output}")
+    table.caption = "; ".join(["fidelity against float32 on " + seen[0], *seen[1:]] if seen else [])
     return table
 
 
 def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
     description = report.description
-    ops = DataTable(title=f"{report.path}: {_mb(description.size_bytes)}")
+    ops = DataTable(title=f"{report.path}: {size_text(description.size_bytes)}")
     for column in ("op", "count", "hybrid", "weights"):
         ops.add_column(column, justify="left" if column in ("op", "weights") else "right")
     for name, summary in description.ops.items():
@@ -76,7 +99,7 @@ def inspect_tables(report: ModelReport, with_tensors: bool) -> list[Table]:
         for tensor in tensors:
             io.add_row(kind, tensor.name, str(tensor.shape), tensor.dtype)
     for dtype, size in description.weight_bytes.items():
-        io.add_row("weights", dtype, _mb(size), "")
+        io.add_row("weights", dtype, size_text(size), "")
     delegation = DataTable(title=f"XNNPACK delegation, measured with {report.runtime}")
     for column in ("partitions", "delegated nodes", "total nodes", "left to builtin kernels"):
         delegation.add_column(column, justify="right")
@@ -126,69 +149,6 @@ def comparison_table(comparison: Comparison) -> Table:
             _fmt(output.mean_abs_error),
             f"{output.cosine_similarity:.6f}",
             top1,
-        )
-    return table
-
-
-def bench_table(results: list[Any]) -> Table:
-    """Side by side, with the speedup of each configuration against the first model at the same settings."""
-    device = results[0].device if results else "?"
-    emulated = results[0].device_facts.get("emulated") if results and results[0].ok else None
-    title = Text(f"edgedq bench on {device}")
-    if emulated:
-        title.append(f" (emulated: {emulated})", style="yellow")
-    table = DataTable(title=title)
-    columns = (
-        "model",
-        "size",
-        "thr",
-        "xnn",
-        "p50 ms",
-        "p90 ms",
-        "mean±std",
-        "min",
-        "init ms",
-        "first ms",
-        "speedup",
-        "partitions",
-        "delegated",
-        "peak RSS",
-        "model Δ",
-        "temp °C",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    baseline: dict[tuple[int, bool], float] = {}
-    for r in results:
-        if r.ok and (r.threads, r.xnnpack) not in baseline:
-            baseline[(r.threads, r.xnnpack)] = r.latency_ms.p50
-    for r in results:
-        name = r.model.rsplit("/", 1)[-1]
-        if not r.ok:
-            table.add_row(name, _mb(r.size_bytes), str(r.threads), "yes" if r.xnnpack else "no", Text("failed", "red"))
-            continue
-        s, d = r.latency_ms, r.delegation
-        temp = r.thermal["after"].get("temperature_c")
-        heat = Text("-" if temp is None else f"{temp:.0f}")
-        if r.thermal["throttled"]:
-            heat.append(" throttled", style="red")
-        table.add_row(
-            name,
-            _mb(r.size_bytes),
-            str(r.threads),
-            "yes" if r.xnnpack else "no",
-            f"{s.p50:.3f}",
-            f"{s.p90:.3f}",
-            f"{s.mean:.2f}±{s.std:.2f}",
-            f"{s.min:.3f}",
-            f"{r.init_ms:.1f}",
-            f"{r.first_inference_ms:.2f}",
-            _ratio(baseline[(r.threads, r.xnnpack)] / s.p50),
-            str(d["partitions"]),
-            f"{d['delegated_nodes']}/{d['total_nodes']}",
-            f"{r.memory_mb['peak_rss']:.1f} MB",
-            f"{r.memory_mb['model_delta']:.1f} MB" if r.memory_mb["model_delta"] is not None else "-",
-            heat,
         )
     return table
 
@@ -302,7 +262,7 @@ def demo_table(report: Any) -> Table:
         p50 = v.latency_ms.get("p50")
         table.add_row(
             v.mode,
-            _mb(v.size_bytes),
+            size_text(v.size_bytes),
             _pct(v.accuracy),
             f"{100 * (v.accuracy - base.accuracy):+.2f} pts",
             _pct(v.agreement_with_float32) if v.agreement_with_float32 is not None else "-",

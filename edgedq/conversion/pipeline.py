@@ -1,9 +1,7 @@
-"""``edgedq convert``: TensorFlow source -> TFLite variants, cached, with manifests.
+"""``edgedq convert``: a TensorFlow source -> TFLite variants at the user's paths, from the cache.
 
 float32 is always converted first: the dynamic variant is a rewrite of it,
-and every quantized variant is compared against it.  Each variant is cached
-by (source hash, mode, options, tool versions), so converting the same thing
-twice neither imports TensorFlow nor converts anything.
+and every quantized variant is compared against it (``variants``).
 """
 
 from __future__ import annotations
@@ -12,22 +10,17 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgedq import __version__, files
+from edgedq import files
 from edgedq.conversion import MODES
-from edgedq.conversion.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range
-from edgedq.conversion.sources import ModelSource, make_converter, open_source
-from edgedq.conversion.tf_driver import Calibration, run_converter
+from edgedq.conversion.sources import ModelSource, open_source
+from edgedq.conversion.variants import Options, VariantBuilder, check_data, tool_versions
 from edgedq.errors import BadInput, OutputError
-from edgedq.quiet import capture_native_output, prepare_tensorflow_logging
-from edgedq.tflite.compare import compare
-from edgedq.tflite.describe import describe_model
 
-MANIFEST_VERSION = 1
 Stage = Callable[[str], None]
+InputShapes = Sequence[tuple[str | None, Sequence[int]]]
 
 
 @dataclass
@@ -40,6 +33,24 @@ class Variant:
     @property
     def manifest_path(self) -> Path:
         return self.path.with_name(self.path.name + ".json")
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user should look at: XNNPACK splitting it, fidelity below the mark, weights left float."""
+        notes = []
+        delegation = self.manifest.get("delegation") or {}
+        if delegation.get("partitions", 1) > 1:
+            fallback = ", ".join(f"{k} x{v}" for k, v in delegation.get("fallback_ops", {}).items())
+            notes.append(f"{self.mode}: XNNPACK splits it into {delegation['partitions']} partitions ({fallback})")
+        if delegation.get("error"):
+            notes.append(f"{self.mode}: delegation not measured: {delegation['error']}")
+        notes += [f"{self.mode}: {w}" for w in (self.manifest.get("fidelity") or {}).get("warnings", [])]
+        if self.manifest.get("fidelity_error"):
+            notes.append(f"{self.mode}: fidelity not measured: {self.manifest['fidelity_error']}")
+        quantization = self.manifest.get("quantization") or {}
+        if self.mode == "dynamic" and quantization.get("quantized_weights") == 0:
+            notes.append(f"dynamic: no weight was quantized ({quantization.get('kept_float')}): it is float32")
+        return notes
 
 
 @dataclass
@@ -54,27 +65,9 @@ class ConversionResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": {"path": str(self.source.path), "kind": self.source.kind.value, "sha256": self.source.sha256},
-            "variants": [{"mode": v.mode, "path": str(v.path), "cached": v.cached, "manifest": v.manifest}
-                         for v in self.variants],
+            "variants": [{"mode": v.mode, "path": str(v.path), "cached": v.cached, "manifest": v.manifest,
+                          "notes": v.notes} for v in self.variants],
         }  # fmt: skip
-
-
-def _version(distribution: str, *alternatives: str) -> str | None:
-    for name in (distribution, *alternatives):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def tool_versions() -> dict[str, str | None]:
-    return {
-        "edgedq": __version__,
-        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
-        "ai_edge_litert": _version("ai-edge-litert"),
-        "quantizer": f"edgedq.dynamic_range {__version__}",
-    }
 
 
 def output_paths(output: Path, modes: list[str]) -> dict[str, Path]:
@@ -85,113 +78,6 @@ def output_paths(output: Path, modes: list[str]) -> dict[str, Path]:
     return {mode: output.with_name(f"{stem}.{mode}.tflite") for mode in modes}
 
 
-class _Converter:
-    """Everything one ``convert`` call shares: the source, options, cache, and TF (loaded once)."""
-
-    def __init__(
-        self,
-        source: ModelSource,
-        options: dict[str, Any],
-        calibration: Calibration | None,
-        recipe: DynamicRangeRecipe,
-        on_stage: Stage,
-        verbose: bool,
-    ) -> None:
-        self.source, self.options, self.calibration, self.recipe = source, options, calibration, recipe
-        self.on_stage, self.verbose = on_stage, verbose
-        self.versions = tool_versions()
-        self.cache = files.cache_dir("convert")
-        self.tf_converter: Any = None
-        self.log: list[str] = []
-
-    def key(self, mode: str) -> str:
-        material = {"source": self.source.sha256, "mode": mode, "versions": self.versions}
-        if mode == "dynamic":
-            material["recipe"] = self.recipe.as_dict()
-        if mode == "int8":
-            material["calibration"] = self.options["calibration"]["sha256"]  # the bytes, not where they lie
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
-
-    def cached(self, mode: str) -> tuple[Path, Path]:
-        key = self.key(mode)
-        return self.cache / f"{key}.tflite", self.cache / f"{key}.json"
-
-    def is_cached(self, mode: str) -> bool:
-        model, manifest = self.cached(mode)
-        return model.is_file() and manifest.is_file()
-
-    def _tensorflow(self) -> Any:
-        if self.tf_converter is None:
-            self.on_stage("loading TensorFlow and the source model")
-            prepare_tensorflow_logging(self.verbose)
-            with capture_native_output(not self.verbose) as out:
-                try:
-                    self.tf_converter = make_converter(self.source)
-                finally:
-                    self.log.append(out.text)
-        return self.tf_converter
-
-    def build(self, mode: str) -> None:
-        """Convert one mode into the cache (float32 must already be there for the others)."""
-        model_path, manifest_path = self.cached(mode)
-        float_path = self.cached("float32")[0]
-        quantization: dict[str, Any] = {}
-        if mode == "dynamic":
-            self.on_stage("quantizing weights (dynamic range)")
-            data, report = quantize_dynamic_range(float_path.read_bytes(), self.recipe)
-            quantization = {
-                "recipe": self.recipe.as_dict(),
-                "quantized_weights": len(report.quantized),
-                "kept_float": report.kept_float,
-            }
-        else:
-            converter = self._tensorflow()
-            examples = None
-            if mode == "int8":
-                assert self.calibration is not None
-                details = [_detail(t) for t in describe_model(float_path.read_bytes()).inputs]
-                examples = self.calibration.examples(details)
-                quantization = {"calibration_samples": len(examples)}
-            self.on_stage(f"converting with TensorFlow ({mode})")
-            with capture_native_output(not self.verbose) as out:
-                try:
-                    data = run_converter(converter, mode, examples)
-                finally:
-                    self.log.append(out.text)
-        files.atomic_write_bytes(model_path, data)
-        manifest = self._manifest(mode, data, quantization)
-        if mode != "float32":
-            self.on_stage(f"comparing {mode} with float32")
-            data_file = self.calibration.path if self.calibration is not None else None
-            manifest["fidelity"] = compare(float_path, model_path, data=data_file).as_dict()
-        files.atomic_write_json(manifest_path, manifest)
-
-    def _manifest(self, mode: str, data: bytes, quantization: dict[str, Any]) -> dict[str, Any]:
-        description = describe_model(data)
-        float_size = self.cached("float32")[0].stat().st_size
-        return {
-            "edgedq_manifest": MANIFEST_VERSION,
-            "source": {"path": str(self.source.path), "kind": self.source.kind.value, "sha256": self.source.sha256},
-            "mode": mode,
-            "options": self.options,
-            "versions": self.versions,
-            "model": {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size_bytes": len(data),
-                "size_vs_float32": round(len(data) / float_size, 4),
-            },
-            "inputs": description.as_dict()["inputs"],
-            "outputs": description.as_dict()["outputs"],
-            "ops": description.as_dict()["ops"],
-            "weight_bytes": description.weight_bytes,
-            "quantization": quantization,
-        }
-
-
-def _detail(tensor: Any) -> dict[str, Any]:
-    return {"name": tensor.name, "shape": tensor.shape, "shape_signature": tensor.shape, "dtype": tensor.dtype}
-
-
 def convert(
     source: str | Path,
     output: str | Path,
@@ -200,41 +86,61 @@ def convert(
     keep_float: str | None = None,
     on_stage: Stage | None = None,
     verbose: bool = False,
+    *,
+    batch: int | None = 1,
+    custom_objects: Sequence[str] = (),
+    data: str | Path | None = None,
+    input_shapes: InputShapes = (),
 ) -> ConversionResult:
-    """Convert ``source`` into each of ``modes`` (one mode or several); returns the variants with their manifests."""
+    """Convert ``source`` into each of ``modes`` (one mode or several); returns the variants with their manifests.
+
+    ``batch`` fixes the batch dimension (None keeps it open); ``data`` (or else ``calibration``) are the
+    inputs fidelity is measured on; ``input_shapes`` give open input dimensions their size for that.
+    """
     modes = list(dict.fromkeys([modes] if isinstance(modes, str) else modes))
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise BadInput(f"unknown mode {unknown or modes}; choose from {', '.join(MODES)}")
+    if batch is not None and batch < 1:
+        raise BadInput(f"--batch must be a positive number or none, not {batch}")
     output = Path(output).expanduser()
     src = open_source(source)
-    calib = Calibration.load(calibration) if calibration is not None else None
-    if "int8" in modes and calib is None:
+    options = Options(
+        batch=batch,
+        keep_float=keep_float,
+        custom_objects=list(custom_objects),
+        calibration=check_data(calibration, "calibration data"),
+        data=check_data(data, "fidelity data"),
+        input_shapes=[(name, list(dims)) for name, dims in input_shapes],
+    )
+    if "int8" in modes and options.calibration is None:
         raise BadInput("int8 needs representative inputs", hint="pass --calibration FILE.npz (arrays x or per input)")
     targets = output_paths(output, modes)
-    _refuse_overwriting_inputs(targets, [src.path, *([calib.path] if calib else [])])
+    inputs = [src.path, *(Path(d["path"]) for d in (options.calibration, options.data) if d)]
+    _refuse_overwriting_inputs(targets, inputs)
     for path in targets.values():
-        files.check_writable_dir(path)
-    recipe = DynamicRangeRecipe(keep_float=keep_float)
-    options: dict[str, Any] = {"keep_float": keep_float}
-    if calib is not None:
-        options["calibration"] = {"path": str(calib.path), "sha256": calib.sha256}
-    job = _Converter(src, options, calib, recipe, on_stage or (lambda _stage: None), verbose)
-    result = ConversionResult(src)
-    hits = {mode: job.is_cached(mode) for mode in modes}
-    for mode in ["float32", *(m for m in modes if m != "float32")]:
-        if not job.is_cached(mode):
-            job.build(mode)
+        _make_parent(path)
+    builder = VariantBuilder(src, options, on_stage or (lambda _stage: None), verbose)
+    hits = {mode: builder.is_cached(mode) for mode in modes}
+    builder.build(modes)
+    result = ConversionResult(src, tensorflow_log="".join(builder.log))
     for mode in modes:
-        cached_model, cached_manifest = job.cached(mode)
+        cached_model, cached_manifest = builder.cached(mode)
         manifest = json.loads(cached_manifest.read_text())
         manifest["model"]["path"] = str(targets[mode])
         variant = Variant(mode, targets[mode], manifest, cached=hits[mode])
         _install(cached_model, variant)
         result.variants.append(variant)
-    result.tensorflow_log = "".join(job.log)
     return result
 
+
+def _make_parent(path: Path) -> None:
+    """Create a missing output folder (as ``-o out/m.tflite`` promises), then check it can be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
+    files.check_writable_dir(path)
 
 def _refuse_overwriting_inputs(targets: dict[str, Path], inputs: list[Path]) -> None:
     """No output (model or manifest) may be an input, or lie inside a SavedModel folder that is one."""
@@ -257,7 +163,11 @@ def _install(cached_model: Path, variant: Variant) -> None:
 
 
 def prepare_models(
-    source: Path, modes: list[str], calibration: str | Path | None = None, on_stage: Stage | None = None
+    source: Path,
+    modes: list[str],
+    calibration: str | Path | None = None,
+    on_stage: Stage | None = None,
+    **options: Any,
 ) -> list[Path]:
     """A ``.tflite`` as it is; a TensorFlow model converted (cached) into each mode, under EDGEDQ_HOME/models.
 
@@ -269,9 +179,10 @@ def prepare_models(
             raise BadInput(f"{source}: no such model file")
         return [source]
     calibration_sha = files.sha256_file(Path(calibration)) if calibration and Path(calibration).is_file() else None
-    identity = {"source": open_source(source).sha256, "calibration": calibration_sha, "versions": tool_versions()}
+    identity = {"source": open_source(source).sha256, "calibration": calibration_sha, "versions": tool_versions(),
+                **{k: str(v) for k, v in options.items()}}  # fmt: skip
     folder = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     out = files.edgedq_home() / "models" / folder / f"{source.stem or source.name}.tflite"
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = convert(source, out, modes, calibration=calibration, on_stage=on_stage)
+    result = convert(source, out, modes, calibration=calibration, on_stage=on_stage, **options)
     return [result.variant(mode).path for mode in modes]

@@ -74,24 +74,8 @@ def open_source(path: str | Path) -> ModelSource:
     raise BadInput(f"{source}: unknown model format '{suffix}'", hint="use a SavedModel folder, .keras or .h5")
 
 
-def make_converter(source: ModelSource) -> Any:
-    """A ``tf.lite.TFLiteConverter`` for the source (imports TensorFlow)."""
-    import tensorflow as tf
+def make_converter(source: ModelSource, batch: int | None = 1, custom_objects: tuple[str, ...] = ()) -> Any:
+    """A ``tf.lite.TFLiteConverter`` for the source at a fixed batch (imports TensorFlow)."""
+    from edgedq.conversion.tf_driver import prepare
 
-    if source.kind is SourceKind.SAVED_MODEL:
-        try:
-            return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
-        except Exception as exc:
-            raise BadInput(f"{source.path}: the SavedModel cannot be loaded ({_first_line(exc)})") from exc
-    import keras
-
-    try:
-        model = keras.models.load_model(source.path, compile=False)
-    except Exception as exc:
-        raise BadInput(f"{source.path}: the Keras model cannot be loaded ({_first_line(exc)})") from exc
-    return tf.lite.TFLiteConverter.from_keras_model(model)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return prepare(source, batch, custom_objects).converter

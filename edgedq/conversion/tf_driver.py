@@ -1,58 +1,163 @@
-"""Driving TensorFlow's TFLite converter for each mode.
+"""Driving TensorFlow's TFLite converter: load a source at a fixed batch, configure each mode, convert.
 
-Only this module (and ``sources.make_converter``) touches TensorFlow, and it is
-imported lazily, so commands that need no conversion start fast.
+This runs inside the conversion worker (a child process: a crash in TensorFlow's
+calibrator must not take edgedq down), and in-process for ``make bench``.
+
+A fixed batch (1 by default) is what makes stock Keras models whole for XNNPACK:
+with an open batch TensorFlow leaves SHAPE/STRIDED_SLICE/PACK/RESHAPE ops in the
+graph to compute it at run time, and recurrent layers cannot be lowered at all.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from edgedq_agent import inputs as agent_inputs
 
+from edgedq.conversion.sources import ModelSource, SourceKind
 from edgedq.errors import BadInput, ConversionFailed
-from edgedq.files import sha256_file
 
 MAX_CALIBRATION_SAMPLES = 500
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Representative inputs for full-int8 calibration, read from an ``.npz``."""
+@dataclass
+class Prepared:
+    """A converter for one source, and the output names its author gave (signature output i -> name)."""
 
-    path: Path
-    sha256: str
-    arrays: dict[str, np.ndarray]
+    converter: Any
+    output_names: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # signature name, shape, dtype of each input
 
-    @classmethod
-    def load(cls, path: str | Path) -> Calibration:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise BadInput(f"calibration data {path}: no such file")
+
+def import_custom_objects(specs: Sequence[str]) -> dict[str, Any]:
+    """``module:attr`` each, importable from the current folder; registered under every name Keras may use."""
+    import keras
+
+    found: dict[str, Any] = {}
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    for spec in specs:
+        module, _, attribute = spec.partition(":")
+        if not module or not attribute:
+            raise BadInput(f"--custom-objects {spec!r}: write MODULE:NAME, e.g. mylayers:Attention")
         try:
-            arrays = agent_inputs.read_npz(str(path))
-        except ValueError as exc:
-            raise BadInput(f"calibration data {exc}") from exc
-        return cls(path, sha256_file(path), arrays)
+            obj = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise BadInput(f"--custom-objects {spec}: cannot import it ({exc})", hint="run from the folder that holds "
+                           "the module, or put it on PYTHONPATH") from None  # fmt: skip
+        found[attribute] = found[getattr(obj, "__name__", attribute)] = obj
+        found[keras.saving.get_registered_name(obj)] = obj
+    return found
 
-    def examples(self, input_details: Sequence[dict]) -> list[list[np.ndarray]]:
-        """Samples in the model's input order, each with batch dimension 1; checked against the model."""
+
+def _keras_load_error(source: ModelSource, exc: BaseException) -> BadInput:
+    text = _first_line(exc)
+    if "Only input tensors may be passed as positional arguments" in text:
+        return BadInput(
+            f"{source.path}: Keras 3 cannot rebuild this legacy .h5 ({text})",
+            hint="an op with a constant argument (as in MobileNetV3's hard-swish) cannot be replayed from .h5: "
+            "save the model as .keras (model.save('m.keras')) or export a SavedModel (model.export('dir'))",
+        )
+    unknown = re.search(r"(?:Unknown|Could not locate) (?:layer|class|object)[^:]*: '?([\w.>]+)", text)
+    return BadInput(
+        f"{source.path}: the Keras model cannot be loaded ({text})",
+        hint=f"a custom {'object ' + unknown.group(1) if unknown else 'layer'}? pass --custom-objects MODULE:NAME "
+        "(importable from here), or export the model as a SavedModel: model.export('dir')",
+    )
+
+
+def _fixed_keras(model: Any, batch: int | None) -> Any:
+    """The model with inputs of a fixed batch (``None`` keeps it open), its weights shared."""
+    import keras
+
+    if batch is None:
+        return model
+    inputs = [keras.Input(batch_shape=(t.shape[0] or batch, *t.shape[1:]), dtype=t.dtype, name=t.name)
+              for t in model.inputs]  # fmt: skip
+    return keras.Model(inputs, model(inputs if len(inputs) > 1 else inputs[0]))
+
+
+def _fixed_signature(loaded: Any, batch: int | None) -> tuple[Any, list[str]]:
+    """A SavedModel's serving signature as a concrete function at a fixed batch, and its output names."""
+    import tensorflow as tf
+
+    signature = loaded.signatures.get("serving_default") or next(iter(loaded.signatures.values()), None)
+    if signature is None:
+        raise BadInput("the SavedModel has no signature to convert", hint="export it with model.export(dir)")
+    _, specs = signature.structured_input_signature
+    names = sorted(specs)
+    fixed = [
+        tf.TensorSpec([_batch(specs[n].shape, batch), *specs[n].shape[1:]], specs[n].dtype, name=n) for n in names
+    ]
+
+    @tf.function(input_signature=fixed)
+    def serve(*tensors: Any) -> Any:
+        return signature(**dict(zip(names, tensors, strict=True)))
+
+    return serve.get_concrete_function(), list(signature.structured_outputs)
+
+
+def _batch(shape: Any, batch: int | None) -> int | None:
+    """The first dimension to trace with: ``batch`` where it is open, as it was where it is fixed already."""
+    first = shape[0] if shape.rank else None
+    return first if first is not None else batch
+
+
+def prepare(source: ModelSource, batch: int | None = 1, custom_objects: Sequence[str] = ()) -> Prepared:
+    """A converter for ``source`` at ``batch`` (imports TensorFlow)."""
+    import tensorflow as tf
+
+    if source.kind is SourceKind.SAVED_MODEL:
         try:
-            matched = agent_inputs.fit_arrays(input_details, self.arrays)
-        except ValueError as exc:
-            raise BadInput(f"calibration data {self.path} does not fit the model: {exc}") from exc
-        count = min(MAX_CALIBRATION_SAMPLES, *(len(array) for array in matched.values()))
-        return [
-            [matched[d["name"]][i : i + 1].astype(np.dtype(d["dtype"])) for d in input_details] for i in range(count)
-        ]
+            loaded = tf.saved_model.load(str(source.path))
+            function, outputs = _fixed_signature(loaded, batch)
+        except BadInput:
+            raise
+        except Exception as exc:
+            raise BadInput(f"{source.path}: the SavedModel cannot be loaded ({_first_line(exc)})") from exc
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], loaded)
+        specs = function.structured_input_signature[0]
+        inputs = [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype.name} for s in specs]
+        return Prepared(converter, outputs, inputs)
+    import keras
+
+    objects = import_custom_objects(custom_objects)
+    try:
+        model = keras.models.load_model(source.path, compile=False, custom_objects=objects or None)
+    except Exception as exc:
+        raise _keras_load_error(source, exc) from exc
+    fixed = _fixed_keras(model, batch)
+    inputs = [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in fixed.inputs]
+    names = list(getattr(model, "output_names", None) or [])  # a Sequential model names none
+    return Prepared(tf.lite.TFLiteConverter.from_keras_model(fixed), names, inputs)
 
 
-def run_converter(converter: Any, mode: str, calibration_examples: list[list[np.ndarray]] | None = None) -> bytes:
+def calibration_samples(prepared: Prepared, arrays: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Representative samples keyed by the model's input names (never by order: TFLite may reorder inputs)."""
+    details = [
+        {"name": d["name"], "shape": [], "shape_signature": [-1 if s is None else s for s in d["shape"]],
+         "dtype": np.dtype(d["dtype"])}
+        for d in prepared.inputs
+    ]  # fmt: skip
+    try:
+        matched = agent_inputs.fit_arrays(details, arrays)
+    except ValueError as exc:
+        raise BadInput(f"calibration data does not fit the model: {exc}") from None
+    count = min(MAX_CALIBRATION_SAMPLES, *(len(array) for array in matched.values()))
+    return [
+        {d["name"]: matched[d["name"]][i : i + 1].astype(d["dtype"]) for d in details} for i in range(count)
+    ]
+
+
+def run_converter(
+    converter: Any, mode: str, calibration: list[dict[str, np.ndarray]] | list[list[np.ndarray]] | None = None
+) -> bytes:
     """Configure one converter for ``mode`` and convert; unsupported ops are named in the error."""
     import tensorflow as tf
 
@@ -64,10 +169,10 @@ def run_converter(converter: Any, mode: str, calibration_examples: list[list[np.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "int8":
-        assert calibration_examples is not None
+        assert calibration is not None
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.representative_dataset = lambda: _dataset(calibration_examples)
+        converter.representative_dataset = lambda: _dataset(calibration)
     elif mode == "tf-default":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
@@ -76,13 +181,18 @@ def run_converter(converter: Any, mode: str, calibration_examples: list[list[np.
         raise conversion_error(exc, mode) from exc
 
 
-def _dataset(examples: list[list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+def _dataset(examples: list[Any]) -> Iterator[Any]:
     yield from examples
 
 
 def conversion_error(exc: BaseException, mode: str) -> ConversionFailed:
     text = str(exc)
     ops = sorted(set(re.findall(r"\btf\.([A-Z][A-Za-z0-9_]*)", text)))
+    if "TensorListReserve" in ops or "TensorList" in text:
+        return ConversionFailed(
+            f"TensorFlow cannot lower this recurrent layer to TFLite builtins ({mode}): its batch is open",
+            hint="convert with a fixed batch (the default --batch 1), not --batch none",
+        )
     if ops:
         return ConversionFailed(
             f"TensorFlow cannot convert these ops to TFLite builtins ({mode}): {', '.join(ops)}",
@@ -91,3 +201,8 @@ def conversion_error(exc: BaseException, mode: str) -> ConversionFailed:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = next((line for line in lines if "error" in line.lower()), lines[0] if lines else type(exc).__name__)
     return ConversionFailed(f"TensorFlow could not convert the model ({mode}): {detail[:300]}", hint="run with -v")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -34,6 +34,7 @@ _ERROR_CLASSES: dict[str, type[EdgedqError]] = {
     "model_missing": BadInput,
     "model_invalid": BadInput,
     "bad_inputs": BadInput,
+    "inference_failed": BadInput,
 }
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgedq_agent import inputs as agent_inputs
+
 from edgedq.device.connection import Connection, PushReport
 from edgedq.device.inventory import Device, get_device
 from edgedq.errors import BadInput, ConnectionFailed, EdgedqError, Outcome, RunsFailed
@@ -17,6 +19,7 @@ from edgedq.files import sha256_file
 from edgedq.measure.events import Events, RunFailed, RunStarted, no_events
 from edgedq.measure.runner import AgentRunner, connection_to
 from edgedq.measure.stats import LatencyStats
+from edgedq.tflite.describe import describe_model
 from edgedq.tflite.flatbuffer import check_model_file
 
 HOT_C = 80.0  # a Raspberry Pi starts to throttle around 80-85 C
@@ -33,6 +36,7 @@ class BenchOptions:
     max_secs: float = 150.0
     timeout: float = 120.0  # silence from the agent longer than this means it hung
     inputs: Path | None = None
+    input_shapes: list[tuple[str | None, list[int]]] = field(default_factory=list)  # --input-shape
     lock_wait: float = 600.0  # how long to wait for another run holding the device
 
     @property
@@ -59,6 +63,7 @@ class ConfigResult:
     thermal: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
     runtime_load_ms: float | None = None  # importing the runtime in the fresh agent process: a cold-start cost
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the shapes that were really measured
     outputs: dict[str, Any] = field(default_factory=dict)  # per output: the shape measured and a checksum
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
@@ -100,6 +105,7 @@ def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) ->
     }
     result.delegation = reply["delegation"]
     result.outputs = reply.get("outputs", {})
+    result.input_shapes = reply.get("input_shapes", {})
     before, after = reply["thermal"]["before"], reply["thermal"]["after"]
     throttled = sorted(set(before.get("throttled_now", [])) | set(after.get("throttled_now", [])))
     result.thermal = {"before": before, "after": after, "throttled": throttled}
@@ -120,7 +126,7 @@ def _warnings(result: ConfigResult) -> list[str]:
     if stats and stats.spread > WIDE_SPREAD:
         warnings.append(
             f"wide spread: p90 is {stats.spread:.0%} above the median "
-            f"({stats.p50:.2f} vs {stats.p90:.2f} ms); add runs or quiet the device"
+            f"({stats.p50:.3g} vs {stats.p90:.3g} ms); add runs or quiet the device"
         )
     if result.delegation.get("fallback_ops"):
         fallback = ", ".join(f"{k} x{v}" for k, v in result.delegation["fallback_ops"].items())
@@ -194,8 +200,30 @@ def bench(
             raise BadInput(f"{path}: no such file")
     for model in models:
         check_model_file(model)
+        if options.inputs is None:
+            _check_shapes(model, options.input_shapes)
     with connection_to(device, connection, inventory, accept_new_host, notify) as opened:
         return _bench_on(opened, models, options, data, notify)
+
+
+def _check_shapes(model: Path, shapes: list[tuple[str | None, list[int]]]) -> None:
+    """Refuse, before anything runs, an input with open dimensions and no shape: it would be timed at size 1."""
+    description = describe_model(model.read_bytes(), str(model))
+    details = [{"name": t.name, "signature_name": t.signature_name, "shape": [], "shape_signature": t.shape}
+               for t in description.inputs]  # fmt: skip
+    try:
+        given = agent_inputs.resolve_shapes(details, dict(shapes))
+    except ValueError as exc:
+        raise BadInput(f"{model.name}: {exc}") from None
+    for tensor in description.inputs:
+        if tensor.open_dims and tensor.name not in given:
+            example = ",".join("N" if d < 0 else str(d) for d in tensor.shape)
+            raise BadInput(
+                f"{model.name}: input {tensor.label} has open dimensions "
+                f"{[d if d >= 0 else None for d in tensor.shape]}: bench would time it at size 1",
+                hint=f"give the shape to run at, --input-shape {tensor.label}:{example.replace('N', '1', 1)}, "
+                "or real inputs with --inputs FILE.npz",
+            )
 
 
 def _bench_on(
@@ -221,6 +249,7 @@ def _bench_on(
                         "min_secs": options.min_secs,
                         "max_secs": options.max_secs,
                         "inputs": inputs,
+                        "input_shapes": [[name, dims] for name, dims in options.input_shapes],
                     }
                     try:
                         files = [model, *([options.inputs] if options.inputs else [])]

@@ -109,11 +109,19 @@ def read_wav(path: Path) -> np.ndarray:
     return clip
 
 
-def _from_folder(folder: Path, input_shape: list[int]) -> Dataset:
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
+def _from_folder(folder: Path, input_shape: list[int], classes: list[str] | None = None) -> Dataset:
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
         raise BadInput(f"{folder}: no class subfolders", hint="one subfolder per class, named by the class")
-    files = [(f, label) for label, name in enumerate(classes) for f in sorted((folder / name).iterdir()) if f.is_file()]
+    classes = classes or found  # label order: as given, else the subfolders' names sorted
+    strangers = [name for name in found if name not in classes]
+    if strangers:
+        raise BadInput(
+            f"{folder}: subfolders {strangers} are not among the classes {classes}",
+            hint="name every subfolder after one of --classes, or leave --classes out",
+        )
+    files = [(f, label) for label, name in enumerate(classes) if name in found
+             for f in sorted((folder / name).iterdir()) if f.is_file()]  # fmt: skip
     kinds = {"wav" if f.suffix.lower() == ".wav" else "image" if f.suffix.lower() in IMAGE_SUFFIXES else "other"
              for f, _ in files}  # fmt: skip
     if not files or "other" in kinds or len(kinds) != 1:
@@ -126,19 +134,29 @@ def _from_folder(folder: Path, input_shape: list[int]) -> Dataset:
         x = np.stack([read_wav(f) for f, _ in files])
         mels = input_shape[2] if len(input_shape) >= 3 else 40  # as many bands as the model's input has columns
         return save_dataset({"x": x, "y": labels}, classes, str(folder), {"kind": "logmel", "params": {"mels": mels}})
-    if len(input_shape) != 4:
-        raise BadInput(f"images need a model input of shape [1, height, width, channels], not {input_shape}")
+    if len(input_shape) != 4 or min(input_shape[1:]) < 1:
+        shown = [d if d >= 0 else None for d in input_shape]
+        raise BadInput(
+            f"images need a model input of shape [1, height, width, channels], not {shown}",
+            hint="give the size to resize them to: --input-shape NAME:1,HEIGHT,WIDTH,CHANNELS",
+        )
     _, height, width, channels = input_shape
     x = np.stack([_image(f, height, width, channels) for f, _ in files])
     return save_dataset({"x": x, "y": labels}, classes, str(folder), None)
 
 
-def load_dataset(data: Path, input_shape: list[int]) -> Dataset:
+def load_dataset(data: Path, input_shape: list[int], classes: list[str] | None = None) -> Dataset:
+    """``data`` for a model whose input has ``input_shape``; ``classes`` names the labels (and orders a folder's)."""
     data = Path(data).expanduser()
     if data.is_dir():
-        return _from_folder(data, input_shape)
+        return _from_folder(data, input_shape, classes)
     if data.is_file() and data.suffix == ".npz":
-        return _from_npz(data)
+        dataset = _from_npz(data)
+        if classes:
+            if len(classes) < len(dataset.classes):
+                raise BadInput(f"--classes names {len(classes)} classes; the labels go up to {len(dataset.classes)}")
+            dataset.classes = classes
+        return dataset
     if not data.exists():
         raise BadInput(f"{data}: no such file or folder")
     raise BadInput(f"{data}: give an .npz (x, y) or a folder with one subfolder per class")

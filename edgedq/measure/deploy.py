@@ -109,6 +109,7 @@ def deploy(
     compare: Sequence[str] = ("float32",),
     calibration: str | Path | None = None,
     models: list[Path] | None = None,
+    conversion: dict[str, Any] | None = None,
     options: BenchOptions | None = None,
     inventory: str | Path | None = None,
     accept_new_host: bool = False,
@@ -117,14 +118,15 @@ def deploy(
 ) -> DeployReport:
     """Convert ``source`` (cached; a ``.tflite`` is used as it is), then benchmark every variant on every device
     at once, one thread each.  ``devices``: inventory names or ``Device`` objects (one name as a string);
-    ``models``: variants already converted (the CLI converts first, to show it)."""
+    ``models``: variants already converted (the CLI converts first, to show it); ``conversion``: convert's options
+    (batch, custom_objects, input_shapes)."""
     names = [devices] if isinstance(devices, str) else list(devices)
     chosen = [d if isinstance(d, Device) else get_device(d, inventory) for d in names]
     if not chosen:
         raise DeviceError("say where to deploy", hint="name a device (see 'edgedq devices') or a tag")
     source, options, notify = Path(source), options or BenchOptions(), on_event or no_events
     if models is None:
-        models = prepare_models(source, variant_modes(mode, list(compare)), calibration, on_stage)
+        models = prepare_models(source, variant_modes(mode, list(compare)), calibration, on_stage, **(conversion or {}))
     interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         futures = [

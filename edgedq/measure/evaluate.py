@@ -19,6 +19,7 @@ from edgedq.errors import BadInput
 from edgedq.measure.datasets import Dataset, load_dataset
 from edgedq.measure.events import Events, RunStarted, no_events
 from edgedq.measure.runner import AgentRunner, connection_to
+from edgedq.tflite.compare import InputShapes
 from edgedq.tflite.describe import describe_model
 
 
@@ -49,6 +50,7 @@ class EvalReport:
     reference: Accuracy | None = None
     agreement: float | None = None  # share of samples where both models pick the same class
     accuracy_delta: float | None = None  # candidate top-1 minus reference top-1, in points
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class EvalReport:
             "reference": self.reference.as_dict() if self.reference else None,
             "agreement": self.agreement,
             "accuracy_delta_points": self.accuracy_delta,
+            "notes": self.notes,
         }
 
 
@@ -101,15 +104,22 @@ def evaluate(
     inventory: str | Path | None = None,
     accept_new_host: bool = False,
     on_event: Events | None = None,
+    classes: list[str] | None = None,
+    input_shapes: InputShapes = (),
 ) -> EvalReport:
-    """Push model(s), agent and data (cached by hash), stream the data through each model on the device."""
+    """Push model(s), agent and data (cached by hash), stream the data through each model on the device.
+
+    ``classes`` names the labels in order (a folder's subfolders are matched to them by name);
+    ``input_shapes`` fixes an input's open dimensions (images are resized to it).
+    """
     notify = on_event or no_events
     models = [Path(model), *([Path(reference)] if reference else [])]
     for path in models:
         if not path.is_file():
             raise BadInput(f"{path}: no such model file")
-    shape = describe_model(models[0].read_bytes(), str(models[0])).inputs[0].shape
-    dataset = data if isinstance(data, Dataset) else load_dataset(Path(data), shape)
+    tensor = describe_model(models[0].read_bytes(), str(models[0])).inputs[0]
+    shape = next((list(dims) for name, dims in input_shapes if name in (None, tensor.label, tensor.name)), tensor.shape)
+    dataset = data if isinstance(data, Dataset) else load_dataset(Path(data), shape, classes)
     scores = []
     with (
         connection_to(device, connection, inventory, accept_new_host, notify) as opened,
@@ -124,18 +134,31 @@ def evaluate(
                 "frontend": dataset.frontend,
                 "threads": threads,
                 "top_k": 5,
+                "input_shapes": [[name, list(dims)] for name, dims in input_shapes],
             }
             _hello, reply = runner.request("eval", body, timeout, label, verify=[path, dataset.x])
             accuracy = score(str(path), reply["predictions"], dataset.labels, dataset.classes)
             accuracy.seconds = reply["seconds"]
             scores.append(accuracy)
-    report = EvalReport(opened.name, dataset.source, scores[0])
+    report = EvalReport(opened.name, dataset.source, scores[0], notes=_notes(dataset, reply))
     if reference:
         report.reference = scores[1]
         agree = np.equal(scores[0].top1_predictions, scores[1].top1_predictions)
         report.agreement = float(np.mean(agree)) if len(agree) else None
         report.accuracy_delta = round((scores[0].top1 - scores[1].top1) * 100.0, 4)
     return report
+
+
+def _notes(dataset: Dataset, reply: dict[str, Any]) -> list[str]:
+    """How labels were read, and a model whose outputs do not match the classes."""
+    notes = [f"classes by label: {', '.join(f'{i}={name}' for i, name in enumerate(dataset.classes))}"]
+    outputs = reply.get("classes", 0)
+    if outputs and outputs != len(dataset.classes):
+        notes.append(
+            f"the model scores {outputs} classes, the data names {len(dataset.classes)}: a prediction of a class "
+            "the data does not name counts as wrong (give --classes to name them all)"
+        )
+    return notes
 
 
 def run_samples(
@@ -150,6 +173,7 @@ def run_samples(
     lock_wait: float = 600.0,
     connection: Connection | None = None,
     inventory: str | Path | None = None,
+    input_shapes: InputShapes = (),
 ) -> dict[str, Any]:
     """Full outputs of ``model`` for the first ``count`` samples of ``x`` (an .npy), computed on the device."""
     model, x = Path(model), Path(x)
@@ -158,6 +182,6 @@ def run_samples(
         AgentRunner(opened, [model, x], lock_wait, no_events) as runner,
     ):
         body = {"model": runner.remote(model), "x": runner.remote(x), "count": count, "frontend": frontend,
-                "threads": threads}  # fmt: skip
+                "threads": threads, "input_shapes": [[name, list(dims)] for name, dims in input_shapes]}  # fmt: skip
         _hello, reply = runner.request("run", body, timeout, verify=[model, x])
     return reply

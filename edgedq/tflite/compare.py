@@ -1,18 +1,30 @@
-"""Fidelity of a candidate model against a reference, over the same inputs."""
+"""Fidelity of a candidate model against a reference, over the same inputs, output by output.
+
+Inputs are the data given (matched to the inputs by name, run at their own
+shape), else generated (floats ~ Uniform(-1, 1), seed 0) at the declared
+shape; an input with an open dimension other than the batch needs a shape
+(``input_shapes``) or data, since its size cannot be guessed.  The result
+says which inputs were used: fidelity on generated data can differ a lot
+from fidelity on a model's real input range.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from edgedq_agent import inputs as agent_inputs
-from edgedq_agent.runtime import AgentFailure, find_runtime, make_interpreter
+from edgedq_agent.runtime import AgentFailure, allocate, find_runtime, load_interpreter
 
 from edgedq.errors import BadInput
 from edgedq.quiet import capture_native_output
 from edgedq.tflite import DEFAULT_SAMPLES
+
+COSINE_WARNING, TOP1_WARNING = 0.99, 0.99
+InputShapes = Sequence[tuple[str | None, Sequence[int]]]  # --input-shape: (input name or None, dims)
 
 
 @dataclass
@@ -29,8 +41,10 @@ class Comparison:
     reference: str
     candidate: str
     samples: int
-    inputs: str  # "generated (Uniform(-1,1), seed 0)" or the data file
+    inputs: str  # which inputs were used: the data file, or how they were generated
     outputs: list[OutputFidelity]
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the shapes that were run
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def worst_cosine(self) -> float:
@@ -44,28 +58,72 @@ class _Runner:
     """One model on the host's runtime, fed one example at a time."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runtime = find_runtime()
         try:
             with capture_native_output():  # the runtime's "Created XNNPACK delegate" banner
-                self.interpreter = make_interpreter(find_runtime(), str(path), threads=1, xnnpack=True)
+                self.interpreter = load_interpreter(self.runtime, str(path), threads=1, xnnpack=True)
         except AgentFailure as failure:
             raise BadInput(f"{path}: {failure.message}", hint=failure.hint) from failure
-        self.inputs = self.interpreter.get_input_details()
-        self.outputs = self.interpreter.get_output_details()
+        self.inputs = agent_inputs.with_signature_names(self.interpreter, self.interpreter.get_input_details())
+
+    def allocate(self, shapes: Mapping[str, Sequence[int]]) -> None:
+        try:
+            with capture_native_output():
+                allocate(self.runtime, self.interpreter, shapes)
+        except AgentFailure as failure:
+            raise BadInput(f"{self.path}: {failure.message}", hint=failure.hint) from failure
+        self.inputs = agent_inputs.with_signature_names(self.interpreter, self.interpreter.get_input_details())
+        self.outputs = agent_inputs.with_signature_names(self.interpreter, self.interpreter.get_output_details())
 
     def __call__(self, example: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        for detail in self.inputs:
-            self.interpreter.set_tensor(detail["index"], agent_inputs.to_input(detail, example[detail["name"]]))
-        self.interpreter.invoke()
+        try:
+            for detail in self.inputs:
+                self.interpreter.set_tensor(detail["index"], agent_inputs.to_input(detail, example[detail["name"]]))
+            self.interpreter.invoke()
+        except (RuntimeError, ValueError) as exc:  # e.g. a generated token id past an embedding's table
+            raise BadInput(
+                f"{self.path.name} failed on these inputs: {str(exc).splitlines()[0]}",
+                hint="give inputs in the model's real range (--data FILE.npz)",
+            ) from None
         return [agent_inputs.from_output(d, self.interpreter.get_tensor(d["index"])) for d in self.outputs]
 
 
-def _examples_from_file(path: Path, runner: _Runner) -> tuple[int, Iterator[dict[str, np.ndarray]]]:
+def _label(detail: Mapping[str, Any]) -> str:
+    return agent_inputs.names_of(detail)[0]
+
+
+def run_shapes(
+    details: Sequence[Mapping[str, Any]], input_shapes: InputShapes, matched: Mapping[str, np.ndarray] | None
+) -> dict[str, list[int]]:
+    """The shape to run each input at (by tensor name): asked for, else the data's, else the declared one."""
     try:
-        matched = agent_inputs.fit_arrays(runner.inputs, agent_inputs.read_npz(str(path)))
+        shapes = agent_inputs.resolve_shapes(details, dict(input_shapes))
     except ValueError as exc:
-        raise BadInput(f"{path}: {exc}") from exc
-    count = min(len(a) for a in matched.values())
-    return count, ({name: array[i : i + 1] for name, array in matched.items()} for i in range(count))
+        raise BadInput(str(exc)) from None
+    for detail in details:
+        if detail["name"] in shapes:
+            continue
+        if matched is not None:
+            shapes[detail["name"]] = [1, *matched[detail["name"]].shape[1:]]
+        elif agent_inputs.open_dims(detail):
+            declared = agent_inputs.signature_shape(detail)
+            raise BadInput(
+                f"input {_label(detail)} has open dimensions {[d if d > 0 else None for d in declared]}: "
+                "its size cannot be guessed",
+                hint=f"give data, or its shape: --input-shape {_label(detail)}:"
+                + ",".join("N" if d < 0 else str(d) for d in declared),
+            )
+        else:
+            shapes[detail["name"]] = [max(d, 1) for d in agent_inputs.signature_shape(detail)]
+    return shapes
+
+
+def _given(path: Path, runner: _Runner) -> dict[str, np.ndarray]:
+    try:
+        return agent_inputs.fit_arrays(runner.inputs, agent_inputs.read_npz(str(path)))
+    except ValueError as exc:
+        raise BadInput(f"{path}: {exc}") from None
 
 
 def compare(
@@ -73,21 +131,29 @@ def compare(
     candidate: str | Path,
     data: str | Path | None = None,
     samples: int = DEFAULT_SAMPLES,
+    input_shapes: InputShapes = (),
 ) -> Comparison:
-    """Run both models on the same inputs and measure how far the candidate strays."""
+    """Run both models on the same inputs and measure how far the candidate strays, output by output."""
     reference, candidate = Path(reference), Path(candidate)
     for path in (reference, candidate):
         if not path.is_file():
             raise BadInput(f"{path}: no such model file")
     ref_runner, cand_runner = _Runner(reference), _Runner(candidate)
-    ref_names = [(d["name"], list(d["shape"])) for d in ref_runner.inputs]
-    cand_names = [(d["name"], list(d["shape"])) for d in cand_runner.inputs]
-    if [s for _, s in ref_names] != [s for _, s in cand_names]:
-        raise BadInput(f"the models' inputs differ: {ref_names} vs {cand_names}")
-    # The candidate may name its inputs differently: feed by position.
-    rename = {r[0]: c[0] for r, c in zip(ref_names, cand_names, strict=True)}
-    if data is not None:
-        count, examples = _examples_from_file(Path(data), ref_runner)
+    pairs = _pair_inputs(ref_runner.inputs, cand_runner.inputs)  # by signature name, else by position
+    ref_shapes = {d["name"]: agent_inputs.signature_shape(d) for d in ref_runner.inputs}
+    cand_shapes = {d["name"]: agent_inputs.signature_shape(d) for d in cand_runner.inputs}
+    if pairs is None or any(ref_shapes[r] != cand_shapes[c] for r, c in pairs.items()):
+        shown = [[(_label(d), agent_inputs.signature_shape(d)) for d in r.inputs] for r in (ref_runner, cand_runner)]
+        raise BadInput(f"the models' inputs differ: {shown[0]} vs {shown[1]}")
+    matched = _given(Path(data), ref_runner) if data is not None else None
+    shapes = run_shapes(ref_runner.inputs, input_shapes, matched)
+    ref_runner.allocate(shapes)
+    cand_runner.allocate({pairs[name]: dims for name, dims in shapes.items()})
+    if matched is not None:
+        count = min(len(a) for a in matched.values())
+        examples: Iterator[dict[str, np.ndarray]] = (
+            {name: array[i : i + 1] for name, array in matched.items()} for i in range(count)
+        )
         described = str(data)
     else:
         count = samples
@@ -96,26 +162,44 @@ def compare(
             dict(d, dtype=np.float32) if d.get("quantization", (0, 0))[0] else d for d in ref_runner.inputs
         ]
         examples = agent_inputs.sample_stream(float_details, samples)
-        described = f"generated ({samples} samples, floats ~ Uniform(-1, 1), seed {agent_inputs.DEFAULT_SEED})"
+        described = f"generated: floats ~ Uniform(-1, 1), seed {agent_inputs.DEFAULT_SEED} (not your data's range)"
     errors: list[list[tuple[float, float, float, bool | None]]] = [[] for _ in ref_runner.outputs]
     for example in examples:
         ref_out = ref_runner(example)
-        cand_out = cand_runner({rename[k]: v for k, v in example.items()})
+        cand_out = cand_runner({pairs[k]: v for k, v in example.items()})
         for slot, (a, b) in enumerate(zip(ref_out, cand_out, strict=True)):
             errors[slot].append(_pair_errors(a, b))
-    outputs = []
+    comparison = Comparison(str(reference), str(candidate), count, described, [], input_shapes={
+        _label(d): [int(x) for x in d["shape"]] for d in ref_runner.inputs})  # fmt: skip
     for detail, rows in zip(ref_runner.outputs, errors, strict=True):
         top1 = [r[3] for r in rows if r[3] is not None]
-        outputs.append(
-            OutputFidelity(
-                name=detail["name"],
-                max_abs_error=float(max(r[0] for r in rows)),
-                mean_abs_error=float(np.mean([r[1] for r in rows])),
-                cosine_similarity=float(np.mean([r[2] for r in rows])),
-                top1_agreement=float(np.mean(top1)) if top1 else None,
-            )
+        output = OutputFidelity(
+            name=_label(detail),
+            max_abs_error=float(max(r[0] for r in rows)),
+            mean_abs_error=float(np.mean([r[1] for r in rows])),
+            cosine_similarity=float(np.mean([r[2] for r in rows])),
+            top1_agreement=float(np.mean(top1)) if top1 else None,
         )
-    return Comparison(str(reference), str(candidate), count, described, outputs)
+        comparison.outputs.append(output)
+        if output.cosine_similarity < COSINE_WARNING:
+            comparison.warnings.append(f"{output.name}: cosine {output.cosine_similarity:.5g} is below 0.99")
+        if output.top1_agreement is not None and output.top1_agreement < TOP1_WARNING:
+            comparison.warnings.append(f"{output.name}: top-1 agreement {output.top1_agreement:.1%} is below 99 %")
+    if comparison.warnings and matched is None:
+        comparison.warnings.append("measured on generated inputs: give data in the model's real range (--data)")
+    return comparison
+
+
+def _pair_inputs(
+    reference: Sequence[Mapping[str, Any]], candidate: Sequence[Mapping[str, Any]]
+) -> dict[str, str] | None:
+    """Reference tensor name -> candidate tensor name: by signature name, else by position; None if they differ."""
+    if len(reference) != len(candidate):
+        return None
+    by_label = {_label(d): d["name"] for d in candidate}
+    if all(_label(d) in by_label for d in reference):
+        return {d["name"]: by_label[_label(d)] for d in reference}
+    return {r["name"]: c["name"] for r, c in zip(reference, candidate, strict=True)}
 
 
 def _pair_errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, bool | None]:

@@ -25,6 +25,17 @@ class TensorInfo:
     quantized_dimension: int | None = None
     constant: bool = False
     bytes: int = 0
+    signature_name: str | None = None  # the name the model's author gave it (Keras input/output name)
+
+    @property
+    def label(self) -> str:
+        """How to call it: the signature name when there is one, else the tensor name."""
+        return self.signature_name or self.name
+
+    @property
+    def open_dims(self) -> list[int]:
+        """Positions of open dimensions other than the batch: they need a shape to run at."""
+        return [i for i, d in enumerate(self.shape) if d < 0 and i > 0]
 
 
 @dataclass
@@ -92,6 +103,11 @@ def describe_model(data: bytes, source: str = "model") -> ModelDescription:
         for tensor in tensors:
             if tensor.constant:
                 weight_bytes[tensor.dtype] += tensor.bytes
+    for signature in model.signatureDefs or []:
+        if signature.subgraphIndex == 0:
+            for entry in [*(signature.inputs or []), *(signature.outputs or [])]:
+                name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+                infos[0][entry.tensorIndex].signature_name = name
     return ModelDescription(
         size_bytes=len(data),
         inputs=[infos[0][i] for i in main.inputs],

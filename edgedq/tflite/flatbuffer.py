@@ -8,6 +8,7 @@ for models of tens of megabytes.
 from __future__ import annotations
 
 import mmap
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ def read_model(data: bytes, source: str = "model") -> schema.ModelT:
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as exc:  # flatbuffers raises bare struct/index errors on truncation
-        raise BadInput(f"{source} is corrupt or truncated ({type(exc).__name__})") from exc
+        raise BadInput(f"{source} is corrupt or truncated ({_why(exc)})") from exc
     if not model.subgraphs:
         raise BadInput(f"{source} has no subgraphs")
     return model
@@ -66,7 +67,14 @@ def check_model_file(path: Path) -> None:
     except BadInput:
         raise
     except Exception as exc:  # flatbuffers raises bare struct/index errors on nonsense offsets
-        raise BadInput(f"{path} is corrupt or truncated ({type(exc).__name__})") from None
+        raise BadInput(f"{path} is corrupt or truncated ({_why(exc)})") from None
+
+
+def _why(exc: BaseException) -> str:
+    """What a flatbuffers exception means, in words (``struct.error`` prints as just 'error')."""
+    if isinstance(exc, struct.error | IndexError):
+        return "its tables point past the end of the file"
+    return f"{type(exc).__name__}: {exc}"[:120]
 
 
 def write_model(model: schema.ModelT) -> bytes:
@@ -135,3 +143,18 @@ def drop_unused_buffers(model: schema.ModelT) -> None:
             tensor.buffer = remap[tensor.buffer]
     for metadata in model.metadata or []:
         metadata.buffer = remap[metadata.buffer]
+
+
+def rename_signature_outputs(data: bytes, names: list[str]) -> bytes:
+    """Signature outputs ``output_0 ...`` named as their author named them (Keras output names), by position."""
+    if not names:
+        return data
+    model = read_model(data)
+    renamed = False
+    for signature in model.signatureDefs or []:
+        for entry in signature.outputs or []:
+            key = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+            if key.startswith("output_") and key[7:].isdigit() and int(key[7:]) < len(names):
+                entry.name = names[int(key[7:])]
+                renamed = True
+    return write_model(model) if renamed else data

@@ -122,3 +122,103 @@ def padded_model(model: Path, target: Path, megabytes: float) -> Path:
     parsed.metadata = [*(parsed.metadata or []), entry]
     target.write_bytes(flatbuffer.write_model(parsed))
     return target
+
+
+# -- models as users bring them (issue: real models): small, built here ---------------------------------------
+def flatten_cnn(path: Path) -> Path:
+    """Conv + Flatten + Dense, saved with an open batch: TensorFlow computes the Flatten's shape at run time."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(32, 3, activation="relu"),
+                      keras.layers.Flatten(), keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path
+
+
+def gru_net(path: Path) -> Path:
+    """Conv1D + GRU: a recurrent loop (WHILE) and bias-less FULLY_CONNECTED ops inside it."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    keras.Sequential([keras.Input((20, 10)), keras.layers.Conv1D(16, 3), keras.layers.GRU(16),
+                      keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path
+
+
+def lstm_net(path: Path) -> Path:
+    """Embedding + LSTM on integer tokens."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    keras.Sequential([keras.Input((20,), dtype="int32"), keras.layers.Embedding(50, 8), keras.layers.LSTM(16),
+                      keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path
+
+
+def dynamic_length_net(path: Path) -> Path:
+    """Input (None, 40): a sequence of any length, as a keyword spotter on log-mel frames."""
+    import keras
+
+    keras.utils.set_random_seed(7)
+    keras.Sequential([keras.Input((None, 40)), keras.layers.Conv1D(32, 3, padding="same", activation="relu"),
+                      keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path
+
+
+def bias_less_dense(path: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(8)
+    keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, use_bias=False, activation="relu"),
+                      keras.layers.Dense(4, use_bias=False)]).save(path)  # fmt: skip
+    return path
+
+
+def two_input_net(path: Path) -> Path:
+    """Inputs ``image`` and ``meta`` of one shape, outputs ``doubled`` = 2 x image and ``tripled`` = 3 x meta:
+    an input swapped anywhere shows in the outputs."""
+    import keras
+
+    image, meta = keras.Input((16,), name="image"), keras.Input((16,), name="meta")
+    doubled = keras.layers.Dense(16, use_bias=False, name="doubled")(image)
+    tripled = keras.layers.Dense(16, use_bias=False, name="tripled")(meta)
+    model = keras.Model([image, meta], [doubled, tripled])
+    model.get_layer("doubled").set_weights([2 * np.eye(16, dtype=np.float32)])
+    model.get_layer("tripled").set_weights([3 * np.eye(16, dtype=np.float32)])
+    model.save(path)
+    return path
+
+
+CUSTOM_LAYER_MODULE = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="edgedq_test")
+class Scale(keras.layers.Layer):
+    """y = x * a learned scale: a layer Keras does not know by itself."""
+
+    def build(self, shape):
+        self.scale = self.add_weight(shape=(shape[-1],), initializer="ones", name="scale")
+
+    def call(self, x):
+        return x * self.scale
+'''
+
+
+def custom_layer_net(folder: Path) -> Path:
+    """A model with a custom layer, and the module that defines it (``folder/my_layers.py``, class ``Scale``)."""
+    import importlib
+    import sys
+
+    import keras
+
+    (folder / "my_layers.py").write_text(CUSTOM_LAYER_MODULE)
+    sys.path.insert(0, str(folder))
+    try:
+        layers = importlib.import_module("my_layers")
+    finally:
+        sys.path.remove(str(folder))
+    keras.utils.set_random_seed(9)
+    model = keras.Sequential([keras.Input((32,)), layers.Scale(), keras.layers.Dense(4)])
+    model.save(folder / "custom.keras")
+    return folder / "custom.keras"
