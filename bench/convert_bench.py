@@ -20,10 +20,10 @@ ROUNDS = 60  # alternating rounds per thread count: every variant runs once per 
 
 
 def tf_default(source: Path, target: Path) -> Path:
-    """TF's plain Optimize.DEFAULT dynamic-range output, for comparison."""
+    """TF's plain Optimize.DEFAULT dynamic-range output of the model as saved (open batch), for comparison."""
     if not target.exists():
         with capture_native_output():
-            target.write_bytes(run_converter(make_converter(open_source(source)), "tf-default"))
+            target.write_bytes(run_converter(make_converter(open_source(source), batch=None), "tf-default"))
     return target
 
 
@@ -52,16 +52,19 @@ def alternate(models: dict[str, Path], threads: int) -> dict[str, LatencyStats]:
     return {name: LatencyStats.from_samples(values) for name, values in samples.items()}
 
 
-def bench_model(label: str, source: Path, work: Path) -> tuple[Table, dict[str, float]]:
-    result = edgedq.convert(source, work / f"{label}.tflite", ["float32", "dynamic", "float16"])
+def bench_model(label: str, source: Path, work: Path, data: Path | None = None) -> tuple[Table, dict[str, float]]:
+    """``data``: inputs in the model's real range for fidelity (generated Uniform(-1, 1) otherwise)."""
+    result = edgedq.convert(source, work / f"{label}.tflite", ["float32", "dynamic", "float16"], data=data)
     models = {v.mode: v.path for v in result.variants}
     models["tf-default"] = tf_default(source, work / f"{label}.tf-default.tflite")
     float_size = models["float32"].stat().st_size
     fidelity = {v.mode: v.manifest.get("fidelity") for v in result.variants}
-    fidelity["tf-default"] = edgedq.compare(models["float32"], models["tf-default"]).as_dict()
+    fidelity["tf-default"] = edgedq.compare(models["float32"], models["tf-default"], data=data).as_dict()
     stats = {threads: alternate(models, threads) for threads in (1, 2)}
+    on = f"fidelity on {data.name}" if data else "fidelity on generated inputs"
     table = Table(
-        title=f"{label}: variants side by side (ai-edge-litert XNNPACK, {ROUNDS} alternated runs)", title_justify="left"
+        title=f"{label}: variants side by side (ai-edge-litert XNNPACK, {ROUNDS} alternated runs; {on})",
+        title_justify="left",
     )
     for column in (
         "variant",
