@@ -47,9 +47,10 @@ def expected_checksums(model: Path) -> dict[str, float]:
                              strict=True):  # fmt: skip
         interpreter.set_tensor(detail["index"], value)
     interpreter.invoke()
-    return {
-        d["name"]: float(np.asarray(interpreter.get_tensor(d["index"]), dtype=np.float64).sum())
-        for d in interpreter.get_output_details()
+    outputs = agent_inputs.with_signature_names(interpreter, interpreter.get_output_details())
+    return {  # named as the agent names them
+        agent_inputs.names_of(d)[0]: float(np.asarray(interpreter.get_tensor(d["index"]), dtype=np.float64).sum())
+        for d in outputs
     }
 
 
