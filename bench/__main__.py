@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgedq_agent.system import cpu_features, cpu_model  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bench import agent_bench, convert_bench, models, soak, upload_bench  # noqa: E402
+from bench import agent_bench, convert_bench, models, profile_bench, soak, upload_bench  # noqa: E402
 
 WORK = Path(os.environ.get("EDGEDQ_BENCH_DIR", Path.home() / ".cache" / "edgedq" / "bench"))
 
@@ -63,6 +63,9 @@ def main() -> None:
     }
     console.print(agent_bench.versus_official(converted))
     console.print(agent_bench.footprint())
+    console.print(
+        profile_bench.overhead({f"mobilenet_v2.{m}": converted[f"mobilenet_v2.{m}"] for m in ("float32", "dynamic")})
+    )
     console.print(upload_bench.upload_versus_scp(converted["mobilenet_v2.float32"]))
     console.print(soak.soak([converted["ds_cnn.float32"], converted["ds_cnn.dynamic"]]))
 

@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     RUNTIME = 10  # no usable Python / TFLite runtime on the device
     DEVICE_STORAGE = 11  # the device's work folder is full or not writable
     AGENT = 12  # the agent crashed, hung or spoke another protocol
+    REGRESSION = 13  # edgedq diff: a gate tripped (slower or less accurate than the baseline)
 
 
 class EdgedqError(Exception):

@@ -25,7 +25,8 @@ ALLOWED = {
     "testing": {"errors", "device"},
     "measure": BASE | {"tflite", "conversion", "device"},
     "demos": BASE | {"tflite", "conversion", "device", "measure"},
-    "cli": BASE | {"tflite", "conversion", "device", "measure", "demos"},
+    "store": BASE | {"measure"},
+    "cli": BASE | {"tflite", "conversion", "device", "measure", "demos", "store"},
 }
 # Third-party packages that only some parts may import.
 CONFINED = {
@@ -34,6 +35,8 @@ CONFINED = {
     "click": {"cli"},
     "rich": {"cli"},
     "paramiko": {"device"},
+    "sqlalchemy": {"store"},
+    "matplotlib": {"store"},
 }
 
 

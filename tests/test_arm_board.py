@@ -188,3 +188,23 @@ def test_tflite_runtime_cannot_load_what_tf_221_quantizes(arm, converted):
                  "--inventory", arm["inventory"], "--runs", 1, "--json")  # fmt: skip
     error = json.loads(result.stdout)["results"][0]["error"]
     assert error["code"] == "op_version_unsupported" and "ai-edge-litert" in error["hint"]
+
+
+def test_profile_shows_the_arm_int8_gemms_of_the_dynamic_model(arm, converted):
+    """XNNPACK's own operators on the board: the dynamic model's int8 GEMMs are ARM's (x86 runs them as QDU8): QD8
+    with NEON alone (a Pi 4), QP8 (packed activations) with the dot product (a Pi 5)."""
+    model = converted["cnn"].variant("dynamic").path
+    (profile,) = run_json("profile", model, "--device", "armpi", "--inventory", arm["inventory"], "--runs", 2,
+                          "--warmup", 0)["profiles"]  # fmt: skip
+    assert profile["device_facts"]["arch"] == "aarch64" and profile["mapping"]["status"] == "mapped"
+    arm_int8 = {"neon": "QD8", "neondot": "QP8"}[arm["board"].int8_kernels]
+    gemms = [op for op in profile["ops"] if f"({'NC' if 'Fully' in op['type'] else 'NHWC'}, {arm_int8}," in op["type"]]
+    assert gemms and {op["node_type"] for op in gemms} <= {"CONV_2D", "FULLY_CONNECTED"}, profile["ops"]
+    assert not any("QDU8" in op["type"] for op in profile["ops"])
+    if arm["flavour"] == "bookworm" and (STATE / "rootfs-bookworm" / "opt/tflite-venv/bin/python").exists():
+        inventory = json.loads(arm["inventory"].read_text())
+        inventory["devices"]["armpi"]["python"] = "/opt/tflite-venv/bin/python"  # tflite-runtime 2.14: no C API
+        arm["inventory"].write_text(json.dumps(inventory))
+        refused = run("profile", model, "--device", "armpi", "--inventory", arm["inventory"], "--runs", 1)
+        assert refused.exit_code == 10 and "tflite_runtime 2.14" in refused.stderr, refused.output
+        assert "hint: install ai-edge-litert==2.3.0" in refused.stderr

@@ -25,7 +25,7 @@ from edgedq.errors import ConnectionFailed, ExitCode
 from edgedq.testing.netns import make_netns_board
 from edgedq.testing.sshd import Board
 from tests.support import DEVICE_PYTHON, ROOT
-from tests.support.cli import run
+from tests.support.cli import run, run_json
 from tests.support.faults import wrapper_python
 from tests.support.models import padded_model
 
@@ -223,5 +223,6 @@ def test_results_of_one_second_on_devices_of_alike_names_are_all_kept(board, con
     model = converted["kws"].variant("dynamic").path
     result = run("deploy", model, "--device", "pi 4,pi_4", "--inventory", board.inventory, "--runs", 2, "--json")
     assert result.exit_code == 0, result.output
-    saved = [device["saved"] for device in json.loads(result.stdout)["devices"]]
-    assert len(set(saved)) == 2 and all(Path(path).is_file() for path in saved)
+    run_id = json.loads(result.stdout)["run"]
+    devices = {r["device"] for r in run_json("history")["configurations"] if r["run_id"] == run_id}
+    assert devices == {"pi 4", "pi_4"}  # one run, both boards kept apart

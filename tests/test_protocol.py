@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -53,8 +52,9 @@ def test_saved_results_stay_valid_json(converted, tmp_path, monkeypatch):
     result = run("deploy", victim, "--device", "local", "--threads", 1, "--runs", 3, "--json")
     assert result.exit_code == ExitCode.AGENT, result.output
     (device,) = strict_json(result.stdout)["devices"]
-    saved = strict_json(Path(device["saved"]).read_text())
-    assert saved["results"][0]["error"]["code"] == "protocol_violation"
+    assert device["results"][0]["error"]["code"] == "protocol_violation"
+    stored = run("history", "--json")
+    assert strict_json(stored.stdout)["configurations"][0]["error"]["code"] == "protocol_violation"
 
 
 def test_an_agent_that_reports_progress_forever_meets_its_deadline(converted, tmp_path, monkeypatch):

@@ -41,8 +41,8 @@ def test_deploy_end_to_end_then_the_second_sends_nothing(board, sources, convert
         assert data == Path(local).read_bytes()
         assert remote == f"store/{hashlib.sha256(data).hexdigest()}/{Path(local).name}"
     assert not list((board.workdir / "tmp").iterdir())
-    saved = json.loads(Path(run_["saved"]).read_text())
-    assert saved["device"] == "board" and len(saved["results"]) == 2
+    recorded = run_json("history", "--device", "board")["configurations"]
+    assert {r["run_id"] for r in recorded} == {first["run"]} and len(recorded) == 2  # the run is in the store
 
     second = deploy_json(board, sources["dense"])
     push = second["devices"][0]["push"]
@@ -54,7 +54,7 @@ def test_deploy_table_compares_variants(board, sources, converted):
     assert result.exit_code == 0, result.output
     assert "dense.float32.tflite" in result.stdout and "dense.dynamic.tflite" in result.stdout
     assert "1.00x" in result.stdout  # float32 is the baseline of the speedup column
-    assert "results saved to" in result.stderr
+    assert "recorded as run" in result.stderr
 
 
 def test_bench_works_against_a_board(board, converted):

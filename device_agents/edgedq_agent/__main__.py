@@ -11,7 +11,7 @@ from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime, locate_runtime
 from edgedq_agent.verify import verify_files
 
-HANDLED = ("bench", "eval", "run", "probe")
+HANDLED = ("bench", "eval", "run", "probe", "profile")
 
 
 def _handler(kind):
@@ -24,6 +24,10 @@ def _handler(kind):
         from edgedq_agent.probe import run_probe
 
         return run_probe
+    if kind == "profile":
+        from edgedq_agent.profile import run_profile
+
+        return run_profile
     from edgedq_agent.evaluate import run_eval, run_samples
 
     return {"eval": run_eval, "run": run_samples}[kind]

@@ -132,7 +132,7 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
         for d in inputs.with_signature_names(interpreter, interpreter.get_output_details())
         for v in [interpreter.get_tensor(d["index"])]
     }
-    return {
+    result = {
         "runtime": runtime.describe(),
         "runtime_load_ms": runtime.load_ms,
         "threads": threads,
@@ -156,6 +156,14 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
         "input_shapes": {inputs.names_of(d)[0]: [int(x) for x in d["shape"]] for d in details},
         "outputs": outputs,
     }
+    if request.get("profile"):  # after every figure above was taken: the profile runs the model again
+        from edgedq_agent.profile import run_profile
+
+        try:
+            result["profile"] = run_profile(runtime, request)
+        except AgentFailure as failure:
+            result["profile_error"] = failure.as_dict()
+    return result
 
 
 def _timed_runs(bound, set_tensor, invoke, clock, count: int, min_secs: float, max_secs: float, phase: str) -> list:

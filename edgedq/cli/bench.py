@@ -19,7 +19,9 @@ from edgedq.cli.options import (
     timeout_option,
     warmup_option,
 )
+from edgedq.cli.recording import Recorder, recording_options
 from edgedq.conversion import MODES
+from edgedq.errors import EdgedqError
 
 if TYPE_CHECKING:
     from edgedq.measure.bench import ConfigResult
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 )
 @click.option("--no-xnnpack", is_flag=True, help="Builtin kernels only (no default delegates).")
 @click.option("--both", is_flag=True, help="Each configuration with and without XNNPACK.")
+@click.option("--profile", "with_profile", is_flag=True, help="Also profile each configuration: its slowest operators.")
 @click.option(
     "--mode",
     "modes",
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 @conversion_options
 @timeout_option(120.0)
 @board_options
+@recording_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"device", "results": [...], "push", ...}.')
 def bench_command(
     models: tuple[Path, ...],
@@ -65,6 +69,7 @@ def bench_command(
     max_secs: float,
     min_secs: float,
     no_xnnpack: bool,
+    with_profile: bool,
     both: bool,
     modes: tuple[str, ...],
     inputs: Path | None,
@@ -75,6 +80,8 @@ def bench_command(
     timeout: float,
     accept_new_host: bool,
     lock_wait: float,
+    store: str | None,
+    run_tag: str | None,
     as_json: bool,
 ) -> None:
     """Measure latency, memory and delegation of models, each configuration in a fresh process.
@@ -87,8 +94,10 @@ def bench_command(
     from edgedq.conversion.pipeline import prepare_models
     from edgedq.device.inventory import get_device
     from edgedq.measure.bench import BenchOptions, bench
+    from edgedq.store.records import bench_rows
 
     device = get_device(device_name, inventory)
+    recorder = Recorder("bench", store, run_tag)
     console = status_console()
     conversion = {"batch": batch, "custom_objects": custom_objects, "input_shapes": input_shapes}
     with console.status(Text("preparing models")):
@@ -108,11 +117,17 @@ def bench_command(
         inputs=inputs,
         input_shapes=input_shapes,
         lock_wait=lock_wait,
+        profile=with_profile,
     )
-    with DeviceProgress(console, [device.name]) as progress:
-        report = bench(paths, device, options, accept_new_host=accept_new_host, on_event=progress.event)
+    try:
+        with DeviceProgress(console, [device.name]) as progress:
+            report = bench(paths, device, options, accept_new_host=accept_new_host, on_event=progress.event)
+    except EdgedqError as error:
+        recorder.failed(error, device.name)
+        raise
+    run_id = recorder.done(bench_rows(report.as_dict()))
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "run": run_id})
     else:
         show_results(report.results, report.notes)
     report.raise_for_failures()
@@ -122,6 +137,10 @@ def show_results(results: list[ConfigResult], notes: list[str] = ()) -> None:  #
     from edgedq.cli.bench_tables import bench_tables
 
     print_tables(*bench_tables(results))
+    if any(r.profile and "top" in r.profile for r in results):
+        from edgedq.cli.profile_tables import bench_profile_table
+
+        print_tables(bench_profile_table([r for r in results if r.profile and "top" in r.profile]))
     for result in results:
         for warning in result.warnings:
             click.secho(

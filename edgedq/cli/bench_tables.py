@@ -4,7 +4,6 @@ float32 variant of the same source."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,15 @@ from rich.console import Group
 from rich.text import Text
 
 from edgedq.cli.render import DataTable, ratio_text, size_text
-
-_VARIANT = re.compile(r"^(?P<stem>.+)\.(?P<mode>float32|dynamic|float16|int8)\.tflite$")
-
-
-def _family(path: str) -> tuple[Path, str] | None:
-    """(folder, source stem) of a converted variant ``stem.mode.tflite``; None for any other file."""
-    match = _VARIANT.match(Path(path).name)
-    return (Path(path).parent, match["stem"]) if match else None
+from edgedq.measure.variants import family, speedups, variant_mode
 
 
 def labels(results: list[Any]) -> dict[str, str]:
     """Short names: the mode when every model is a variant of one source, else the file name without .tflite."""
     paths = list(dict.fromkeys(r.model for r in results))
-    families = {_family(p) for p in paths}
+    families = {family(p) for p in paths}
     if None not in families and len(families) == 1:
-        return {p: _VARIANT.match(Path(p).name)["mode"] for p in paths}  # type: ignore[index]
+        return {p: str(variant_mode(p)) for p in paths}
     short = {p: Path(p).name.removesuffix(".tflite") for p in paths}
     if len(set(short.values())) < len(paths):  # same names in different folders
         short = {p: f"{Path(p).parent.name}/{name}" for p, name in short.items()}
@@ -49,21 +41,6 @@ def _num(value: float, decimals: int | None = None) -> str:
     return f"{value:.{_decimals(value) if decimals is None else decimals}f}"
 
 
-def _speedups(results: list[Any]) -> dict[int, float]:
-    """Each result's speedup against the float32 variant of the same source, at the same threads and XNNPACK."""
-    baselines = {
-        (_family(r.model), r.threads, r.xnnpack): r.latency_ms.p50
-        for r in results
-        if r.ok and r.model.endswith(".float32.tflite")
-    }
-    found = {}
-    for index, r in enumerate(results):
-        base = baselines.get((_family(r.model), r.threads, r.xnnpack)) if _family(r.model) else None
-        if r.ok and base:
-            found[index] = base / r.latency_ms.p50
-    return found
-
-
 def bench_tables(results: list[Any]) -> list[Any]:
     """A header naming the device and the models, the latency table, the load/memory/delegation table."""
     device = results[0].device if results else "?"
@@ -78,7 +55,7 @@ def bench_tables(results: list[Any]) -> list[Any]:
         header.append(f"\n  {label} = {path}" + (f" (inputs: {measured})" if measured else ""))
     both = len({r.xnnpack for r in results}) > 1
     unit, scale = _unit(results)
-    speedups = _speedups(results)
+    speedup = speedups([(r.model, r.threads, r.xnnpack, r.latency_ms.p50 if r.ok else None) for r in results])
     latency = DataTable(title=Text("latency"))
     columns = ["model", "thr", *(["xnn"] if both else []), f"p50 {unit}", f"p90 {unit}", f"mean±std {unit}",
                "vs float32", "runs"]  # fmt: skip
@@ -100,7 +77,7 @@ def bench_tables(results: list[Any]) -> list[Any]:
             _num(s.p50 * scale),
             _num(s.p90 * scale),
             f"{_num(s.mean * scale)}±{_num(s.std * scale, _decimals(s.mean * scale))}",
-            ratio_text(speedups[index]) if index in speedups else "-",
+            ratio_text(speedup[index]) if index in speedup else "-",
             str(len(r.samples_ms)),
         )
         d = r.delegation
@@ -120,3 +97,26 @@ def bench_tables(results: list[Any]) -> list[Any]:
             heat,
         )
     return [Group(header, latency), load]
+
+
+def fleet_table(runs: list[Any]) -> DataTable:
+    """A deploy to many boards at a glance: a row per board and variant (details in --json and the report)."""
+    table = DataTable(title=Text(f"edgedq deploy: {len(runs)} boards"))
+    for column in ("board", "model", "thr", "p50 ms", "p90 ms", "vs float32", "peak RSS", "XNNPACK", "status"):
+        table.add_column(column, justify="left" if column in ("board", "model", "status") else "right")
+    for run in runs:
+        if run.error:
+            table.add_row(run.device, "-", "-", "-", "-", "-", "-", "-", Text(run.error["message"], "red"))
+            continue
+        short = labels(run.results)
+        speedup = speedups([(r.model, r.threads, r.xnnpack, r.latency_ms.p50 if r.ok else None) for r in run.results])
+        for index, r in enumerate(run.results):
+            if not r.ok:
+                table.add_row(run.device, short[r.model], str(r.threads), *["-"] * 5, Text(r.error["message"], "red"))
+                continue
+            d = r.delegation
+            table.add_row(run.device, short[r.model], str(r.threads), _num(r.latency_ms.p50), _num(r.latency_ms.p90),
+                          ratio_text(speedup[index]) if index in speedup else "-",
+                          f"{r.memory_mb['peak_rss']:.1f} MB", f"{d['delegated_nodes']}/{d['total_nodes']}",
+                          Text("warnings", "yellow") if r.warnings else "ok")  # fmt: skip
+    return table

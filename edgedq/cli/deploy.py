@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.text import Text
 
-from edgedq.cli.app import cli, print_json, status_console
+from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.bench import show_results
 from edgedq.cli.options import (
     board_options,
@@ -19,8 +20,12 @@ from edgedq.cli.options import (
     timeout_option,
     warmup_option,
 )
+from edgedq.cli.recording import Recorder, recording_options
 from edgedq.conversion import MODES
 from edgedq.errors import DeviceError
+
+if TYPE_CHECKING:
+    from edgedq.measure.deploy import DeployReport
 
 
 def _names(value: str | None) -> list[str]:
@@ -43,8 +48,10 @@ def _names(value: str | None) -> list[str]:
 @warmup_option
 @max_secs_option
 @timeout_option(120.0)
+@click.option("--parallel", type=click.IntRange(min=1), default=8, show_default=True, help="Boards measured at once.")
 @board_options
-@click.option("--json", "as_json", is_flag=True, help='Print {"source", "models", "devices": [...]}.')
+@recording_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"source", "models", "devices": [...], "run"}.')
 def deploy_command(
     source: Path,
     device_names: str | None,
@@ -62,7 +69,10 @@ def deploy_command(
     timeout: float,
     inventory: Path | None,
     accept_new_host: bool,
+    parallel: int,
     lock_wait: float,
+    store: str | None,
+    run_tag: str | None,
     as_json: bool,
 ) -> None:
     """Convert SOURCE (cached), push it with the agent, and benchmark every variant on the board(s).
@@ -76,11 +86,13 @@ def deploy_command(
     from edgedq.device.inventory import select_devices
     from edgedq.measure.bench import BenchOptions
     from edgedq.measure.deploy import deploy
+    from edgedq.store.records import bench_rows
 
     names = _names(device_names)
     if not names and not tags:
         raise DeviceError("say where to deploy", hint="pass --device NAME (see 'edgedq devices') or --tag TAG")
     devices = select_devices(names, list(tags), inventory)
+    recorder = Recorder("deploy", store, run_tag, source=str(source))
     # no --threads: each board's own thread counts from the inventory
     options = BenchOptions(
         threads=threads or [],
@@ -107,18 +119,29 @@ def deploy_command(
         )
     with DeviceProgress(console, [d.name for d in devices]) as progress:
         report = deploy(source, devices, models=models, options=options, accept_new_host=accept_new_host,
-                        on_event=progress.event)  # fmt: skip
+                        on_event=progress.event, parallel=parallel)  # fmt: skip
+    run_id = recorder.done([row for run in report.runs for row in bench_rows(run.as_dict())])
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "run": run_id})
     else:
-        for run in report.runs:
-            if run.results:
-                show_results(run.results, run.notes)
-            if run.push:
-                click.echo(
-                    f"{run.device}: sent {run.push.sent_files} files ({run.push.sent_bytes / 1e6:.1f} MB) "
-                    f"in {run.push.seconds:.1f} s, {run.push.skipped_files} already on the board; "
-                    f"results saved to {run.saved}",
-                    err=True,
-                )
+        show_deploy(report)
     report.raise_for_failures()
+
+
+def show_deploy(report: DeployReport) -> None:
+    """One board: its tables; several: one summary row per board and variant, then each board's notes."""
+    from edgedq.cli.bench_tables import fleet_table
+
+    if len(report.runs) == 1:
+        (run,) = report.runs
+        if run.results:
+            show_results(run.results, run.notes)
+    else:
+        print_tables(fleet_table(report.runs))
+    for run in report.runs:
+        if run.push:
+            click.echo(
+                f"{run.device}: sent {run.push.sent_files} files ({run.push.sent_bytes / 1e6:.1f} MB) "
+                f"in {run.push.seconds:.1f} s, {run.push.skipped_files} already on the board",
+                err=True,
+            )

@@ -8,6 +8,8 @@ import click
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import board_options, input_shape_option, timeout_option
+from edgedq.cli.recording import Recorder, recording_options
+from edgedq.errors import EdgedqError
 
 
 @cli.command("eval")
@@ -23,6 +25,7 @@ from edgedq.cli.options import board_options, input_shape_option, timeout_option
 @input_shape_option
 @timeout_option(300.0)
 @board_options
+@recording_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report (accuracy, confusion, per class).")
 def eval_command(
     model: Path,
@@ -36,6 +39,8 @@ def eval_command(
     inventory: Path | None,
     accept_new_host: bool,
     lock_wait: float,
+    store: str | None,
+    run_tag: str | None,
     as_json: bool,
 ) -> None:
     """Top-1/top-5 accuracy, confusion matrix and per-class precision/recall, measured on the device.
@@ -48,15 +53,22 @@ def eval_command(
     from edgedq.cli.progress import DeviceProgress
     from edgedq.device.inventory import get_device
     from edgedq.measure.evaluate import evaluate
+    from edgedq.store.records import eval_rows
 
     device = get_device(device_name, inventory)
-    with DeviceProgress(status_console(), [device.name]) as progress:
-        report = evaluate(model, data, device, reference=reference, threads=threads, timeout=timeout,
-                          lock_wait=lock_wait, accept_new_host=accept_new_host, on_event=progress.event,
-                          classes=[c.strip() for c in classes.split(",")] if classes else None,
-                          input_shapes=input_shapes)  # fmt: skip
+    recorder = Recorder("eval", store, run_tag)
+    try:
+        with DeviceProgress(status_console(), [device.name]) as progress:
+            report = evaluate(model, data, device, reference=reference, threads=threads, timeout=timeout,
+                              lock_wait=lock_wait, accept_new_host=accept_new_host, on_event=progress.event,
+                              classes=[c.strip() for c in classes.split(",")] if classes else None,
+                              input_shapes=input_shapes)  # fmt: skip
+    except EdgedqError as error:
+        recorder.failed(error, device.name)
+        raise
+    run_id = recorder.done(eval_rows(report))
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "run": run_id})
     else:
         print_tables(*render.eval_tables(report))
         for note in report.notes:

@@ -35,6 +35,7 @@ _ERROR_CLASSES: dict[str, type[EdgedqError]] = {
     "model_invalid": BadInput,
     "bad_inputs": BadInput,
     "inference_failed": BadInput,
+    "profiler_unavailable": RuntimeMissing,  # the device's runtime has no profiler edgedq can read
 }
 
 

@@ -97,6 +97,30 @@ THERMAL = mapping(
     }
 )
 ERROR = {"code": TEXT, "message": TEXT, "hint": optional(TEXT)}
+OUTPUTS = mapping(values=mapping({"shape": listof(COUNT), "checksum": optional(NUMBER)}))
+PROFILE = {  # the runtime profiler's raw events: one time per run (µs) for each event of a run
+    "runtime": RUNTIME,
+    "threads": COUNT,
+    "xnnpack": typed(bool),
+    "init_ms": MILLISECONDS,
+    "first_inference_ms": MILLISECONDS,
+    "samples_ms": listof(MILLISECONDS, nonempty=True),
+    "unprofiled_ms": optional(listof(MILLISECONDS, nonempty=True)),
+    "events": listof(
+        mapping(
+            {
+                "tag": TEXT,
+                "event_type": COUNT,
+                "metadata1": typed(int),
+                "metadata2": typed(int),
+                "source": COUNT,
+                "elapsed_us": listof(COUNT, nonempty=True),
+            }
+        )
+    ),
+    "input_shapes": mapping(values=listof(COUNT)),
+    "outputs": OUTPUTS,
+}
 
 MESSAGES: dict[str, dict[str, Check]] = {
     "hello": {
@@ -122,7 +146,9 @@ RESULTS: dict[str, dict[str, Check]] = {
             | {"pss": optional(COUNT), "uss": optional(COUNT)}
         ),
         "thermal": mapping({"before": THERMAL, "after": THERMAL}),
-        "outputs": mapping(values=mapping({"shape": listof(COUNT), "checksum": optional(NUMBER)})),
+        "outputs": OUTPUTS,
+        "profile": optional(mapping(PROFILE)),  # bench --profile
+        "profile_error": optional(mapping(ERROR)),
     },
     "eval": {"runtime": RUNTIME, "count": COUNT, "predictions": listof(listof(COUNT)), "seconds": MILLISECONDS},
     "run": {
@@ -131,6 +157,7 @@ RESULTS: dict[str, dict[str, Check]] = {
         "samples": listof(mapping({"latency_ms": MILLISECONDS, "outputs": listof(listof(optional(NUMBER)))})),
     },
     "probe": {"runtime": RUNTIME, "runtime_load_ms": MILLISECONDS, "probe_ms": MILLISECONDS, "delegation": DELEGATION},
+    "profile": PROFILE,
 }
 
 

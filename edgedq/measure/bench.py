@@ -38,11 +38,12 @@ class BenchOptions:
     inputs: Path | None = None
     input_shapes: list[tuple[str | None, list[int]]] = field(default_factory=list)  # --input-shape
     lock_wait: float = 600.0  # how long to wait for another run holding the device
+    profile: bool = False  # also profile each configuration per operator (its top operators in the result)
 
     @property
     def deadline_s(self) -> float:
         """A configuration's whole time: warm-up and counted runs (each capped by max_secs), load and slack."""
-        return 2 * (self.max_secs + self.timeout)
+        return 2 * (self.max_secs + self.timeout) * (2 if self.profile else 1)  # --profile runs them again
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ConfigResult:
     outputs: dict[str, Any] = field(default_factory=dict)  # per output: the shape measured and a checksum
     warnings: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None  # bench --profile: coverage and top operators, or {"error": ...}
 
     @property
     def ok(self) -> bool:
@@ -110,6 +112,13 @@ def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) ->
     throttled = sorted(set(before.get("throttled_now", [])) | set(after.get("throttled_now", [])))
     result.thermal = {"before": before, "after": after, "throttled": throttled}
     result.warnings = _warnings(result)
+    if reply.get("profile") is not None:
+        from edgedq.measure.profile import summarize, top_ops
+
+        result.profile = top_ops(summarize(Path(result.model), reply["profile"]))
+    elif reply.get("profile_error") is not None:
+        result.profile = {"error": reply["profile_error"]}
+        result.warnings.append(f"no profile: {reply['profile_error']['message']}")
 
 
 def _warnings(result: ConfigResult) -> list[str]:
@@ -143,7 +152,6 @@ class BenchReport(Outcome):
     push: PushReport | None = None
     error: dict[str, Any] | None = None  # the device failed as a whole (unreachable, busy ...)
     seconds: float = 0.0
-    saved: str | None = None
     notes: list[str] = field(default_factory=list)  # what the device did that is worth knowing, not an error
 
     @property
@@ -171,7 +179,6 @@ class BenchReport(Outcome):
             "push": self.push.as_dict() if self.push else None,
             "error": self.error,
             "seconds": round(self.seconds, 3),
-            "saved": self.saved,
             "notes": self.notes,
         }
 
@@ -250,6 +257,7 @@ def _bench_on(
                         "max_secs": options.max_secs,
                         "inputs": inputs,
                         "input_shapes": [[name, dims] for name, dims in options.input_shapes],
+                        "profile": options.profile,
                     }
                     try:
                         files = [model, *([options.inputs] if options.inputs else [])]

@@ -8,18 +8,13 @@ board failing does not stop the others.
 
 from __future__ import annotations
 
-import re
-import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgedq import files
 from edgedq.conversion import MODES
 from edgedq.conversion.pipeline import prepare_models
 from edgedq.device import close_all
@@ -68,35 +63,16 @@ def variant_modes(mode: str, compare: list[str]) -> list[str]:
     return sorted(modes, key=lambda m: m != "float32")
 
 
-def results_path(device: str, source: Path) -> Path:
-    """A file of its own for every run: the time, a random part (runs in the same second), device and model."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}-{source.stem or source.name}")[:80]
-    return files.edgedq_home() / "results" / f"{stamp}-{secrets.token_hex(4)}-{safe}.json"
-
-
 def deploy_to(
-    device: Device,
-    models: list[Path],
-    source: Path,
-    options: BenchOptions,
-    accept_new_host: bool,
-    notify: Events,
-    interrupted: threading.Event | None = None,
+    device: Device, models: list[Path], options: BenchOptions, accept_new_host: bool, notify: Events
 ) -> BenchReport:
-    """One board's whole run; its failure is recorded in the report, not raised; an interrupted one is not saved."""
+    """One board's whole run; its failure is recorded in the report, not raised."""
     started = time.perf_counter()
     try:
         run = bench(models, device, options, accept_new_host=accept_new_host, on_event=notify)
     except EdgedqError as error:
         run = BenchReport(device.name, error=error.as_dict())
     run.seconds = time.perf_counter() - started
-    if interrupted is not None and interrupted.is_set():
-        return run
-    path = results_path(device.name, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    run.saved = str(path)
-    files.atomic_write_json(path, {"source": str(source), **run.as_dict()})
     notify(DeviceDone(device.name, run.error["message"] if run.error else None))
     return run
 
@@ -110,6 +86,7 @@ def deploy(
     calibration: str | Path | None = None,
     models: list[Path] | None = None,
     conversion: dict[str, Any] | None = None,
+    parallel: int = 8,
     options: BenchOptions | None = None,
     inventory: str | Path | None = None,
     accept_new_host: bool = False,
@@ -119,7 +96,7 @@ def deploy(
     """Convert ``source`` (cached; a ``.tflite`` is used as it is), then benchmark every variant on every device
     at once, one thread each.  ``devices``: inventory names or ``Device`` objects (one name as a string);
     ``models``: variants already converted (the CLI converts first, to show it); ``conversion``: convert's options
-    (batch, custom_objects, input_shapes)."""
+    (batch, custom_objects, input_shapes); ``parallel``: how many boards at once."""
     names = [devices] if isinstance(devices, str) else list(devices)
     chosen = [d if isinstance(d, Device) else get_device(d, inventory) for d in names]
     if not chosen:
@@ -127,16 +104,16 @@ def deploy(
     source, options, notify = Path(source), options or BenchOptions(), on_event or no_events
     if models is None:
         models = prepare_models(source, variant_modes(mode, list(compare)), calibration, on_stage, **(conversion or {}))
-    interrupted = threading.Event()
-    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-        futures = [
-            pool.submit(deploy_to, device, models, source, replace(options), accept_new_host, notify, interrupted)
-            for device in chosen
-        ]
+    if parallel < 1:
+        raise BadInput(f"--parallel must be at least 1, not {parallel}")
+    with ThreadPoolExecutor(max_workers=min(parallel, len(chosen))) as pool:
+        futures = [pool.submit(deploy_to, device, models, replace(options), accept_new_host, notify)
+                   for device in chosen]  # fmt: skip
         try:
             runs = [future.result() for future in futures]
         except KeyboardInterrupt:  # stop every board now: closing the connections wakes each thread
-            interrupted.set()
+            for future in futures:
+                future.cancel()
             close_all()
             raise
     return DeployReport(str(source), models, runs)

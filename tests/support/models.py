@@ -222,3 +222,14 @@ def custom_layer_net(folder: Path) -> Path:
     model = keras.Sequential([keras.Input((32,)), layers.Scale(), keras.layers.Dense(4)])
     model.save(folder / "custom.keras")
     return folder / "custom.keras"
+
+
+def sized_cnn(path: Path, width: int) -> Path:
+    """A plain CNN whose work grows with ``width`` (two 3x3 convs of ``width`` channels on 32x32)."""
+    import keras
+
+    keras.utils.set_random_seed(10)
+    keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(width, 3, activation="relu"),
+                      keras.layers.Conv2D(width, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(),
+                      keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path

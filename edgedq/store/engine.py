@@ -1,0 +1,94 @@
+"""Opening the results store: SQLite in the edgedq home by default, a PostgreSQL URL for a lab that shares one.
+
+``--store URL`` or ``EDGEDQ_STORE`` choose it.  Opening creates a new store at
+the current schema version, brings an older one up to date (each migration in
+its own transaction), and takes in, once, the JSON result files that deploy
+wrote before there was a store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from edgedq import files
+from edgedq.errors import DeviceError, OutputError
+from edgedq.store.schema import MIGRATIONS, SCHEMA_VERSION, metadata, schema_version
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def store_url(explicit: str | None = None) -> str:
+    """``explicit``, else ``$EDGEDQ_STORE``, else SQLite at ``$EDGEDQ_HOME/results.db``."""
+    if explicit:
+        return explicit
+    if os.environ.get("EDGEDQ_STORE"):
+        return os.environ["EDGEDQ_STORE"]
+    return f"sqlite:///{files.edgedq_home() / 'results.db'}"
+
+
+def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """WAL lets one process read while another writes; the busy timeout makes parallel writers queue, not fail."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_store(url: str | None = None) -> Engine:
+    """The store at ``url`` (see ``store_url``), created or migrated to the current schema, once per process."""
+    url = store_url(url)
+    if url in _ENGINES:
+        return _ENGINES[url]
+    try:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True)
+        _migrate(engine)
+    except SQLAlchemyError as exc:
+        raise DeviceError(
+            f"cannot open the results store {_shown(url)}: {str(exc.orig or exc).splitlines()[0]}",
+            hint="check --store / EDGEDQ_STORE (sqlite:///PATH or postgresql://USER@HOST:PORT/DB)",
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"cannot create the results store {_shown(url)}: {exc.strerror}") from None
+    _ENGINES[url] = engine
+    from edgedq.store.imports import import_json_results  # the files of the edgedq home, once
+
+    import_json_results(engine)
+    return engine
+
+
+def _shown(url: str) -> str:
+    """The URL without its password."""
+    head, at, tail = url.rpartition("@")
+    if not at or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':')[0]}@{tail}"
+
+
+def _migrate(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if not engine.dialect.has_table(connection, schema_version.name):
+            metadata.create_all(connection)
+            connection.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+            return
+        version = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+    if version > SCHEMA_VERSION:
+        raise DeviceError(
+            f"the results store is at schema version {version}; this edgedq knows {SCHEMA_VERSION}",
+            hint="upgrade edgedq, or use another store (--store)",
+        )
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        with engine.begin() as connection:  # one transaction per step: a store is at one version or the next
+            MIGRATIONS[step](connection)
+            connection.execute(update(schema_version).values(version=step))

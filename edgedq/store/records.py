@@ -1,0 +1,199 @@
+"""Writing runs into the store and reading them back.
+
+A run is written whole, in one transaction, when it ends: the store holds
+complete runs (ok, or failed with what failed) and never half of one; a run
+interrupted by Ctrl-C is not written at all.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import secrets
+import socket
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, desc, insert, select, true
+
+from edgedq import __version__
+from edgedq.errors import BadInput
+from edgedq.measure.variants import variant_mode
+from edgedq.store.schema import configurations, imported_files, runs
+
+
+def new_run_id(moment: datetime) -> str:
+    """Sortable by time, unique across hosts and processes started in the same second."""
+    return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Run:
+    """One command's run: what it was, and a row per configuration measured."""
+
+    kind: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    tag: str | None = None
+    source: str | None = None
+    command: list[str] = field(default_factory=lambda: ["edgedq", *sys.argv[1:]])
+    error: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        self.id = self.id or new_run_id(self.started_at)
+
+
+def _label(path: str) -> str:
+    return Path(path).name
+
+
+def bench_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bench report (``BenchReport.as_dict()``, or a JSON results file of old) as rows, raw samples included."""
+    rows = []
+    for result in report.get("results") or []:
+        stats = result.get("latency_ms") or {}
+        runtime = result.get("runtime") or {}
+        rows.append(
+            {
+                "kind": "bench",
+                "device": result.get("device") or report.get("device"),
+                "device_facts": result.get("device_facts"),
+                "model": result.get("model"),
+                "model_name": _label(result.get("model") or "?"),
+                "model_sha256": result.get("model_sha256"),
+                "mode": variant_mode(result.get("model") or ""),
+                "threads": result.get("threads"),
+                "xnnpack": result.get("xnnpack"),
+                "input_shapes": result.get("input_shapes"),
+                "samples_ms": result.get("samples_ms"),
+                "p50_ms": stats.get("p50"),
+                "p90_ms": stats.get("p90"),
+                "mean_ms": stats.get("mean"),
+                "std_ms": stats.get("std"),
+                "peak_rss_mb": (result.get("memory_mb") or {}).get("peak_rss"),
+                "memory": result.get("memory_mb"),
+                "delegation": result.get("delegation"),
+                "thermal": result.get("thermal"),
+                "runtime": runtime.get("name"),
+                "runtime_version": runtime.get("version"),
+                "details": {
+                    key: result.get(key)
+                    for key in ("init_ms", "first_inference_ms", "runtime_load_ms", "outputs", "profile")
+                },  # fmt: skip
+                "warnings": result.get("warnings"),
+                "error": result.get("error"),
+            }
+        )
+    if report.get("error") and not rows:  # the device itself failed: say which
+        rows.append({"kind": "bench", "device": report.get("device"), "error": report["error"]})
+    return rows
+
+
+def eval_rows(report: Any) -> list[dict[str, Any]]:
+    """An EvalReport's models (candidate, and reference when there is one) as rows."""
+    rows = []
+    for accuracy in (report.candidate, report.reference):
+        if accuracy is None:
+            continue
+        rows.append(
+            {
+                "kind": "eval",
+                "device": report.device,
+                "model": accuracy.model,
+                "model_name": _label(accuracy.model),
+                "mode": variant_mode(accuracy.model),
+                "accuracy": accuracy.top1,
+                "details": {**accuracy.as_dict(), "data": report.data, "agreement": report.agreement},
+            }
+        )
+    return rows
+
+
+def record(engine: Engine, run: Run, status: str = "ok", imported_from: Path | None = None) -> str:
+    """Write ``run`` and its rows in one transaction (with the file it was imported from); its id."""
+    with engine.begin() as connection:
+        if imported_from is not None:
+            connection.execute(insert(imported_files).values(path=str(imported_from), run_id=run.id))
+        connection.execute(
+            insert(runs).values(
+                id=run.id,
+                kind=run.kind,
+                status="failed" if run.error or any(r.get("error") for r in run.rows) else status,
+                started_at=run.started_at,
+                finished_at=datetime.now(timezone.utc),
+                command=run.command,
+                host=f"{getpass.getuser()}@{socket.gethostname()}",
+                tag=run.tag,
+                edgedq_version=__version__,
+                source=run.source,
+                error=run.error,
+            )
+        )
+        if run.rows:
+            connection.execute(insert(configurations), [{"run_id": run.id, **row} for row in run.rows])
+    return run.id
+
+
+def resolve(engine: Engine, ref: str) -> str:
+    """A run id from ``ref``: an id (or its unique beginning), ``latest``, ``latest~N``, or a tag (its latest run)."""
+    with engine.connect() as connection:
+        latest = re.fullmatch(r"latest(?:~(\d+))?", ref)
+        if latest:
+            back = int(latest.group(1) or 0)
+            query = select(runs.c.id).order_by(desc(runs.c.started_at), desc(runs.c.id)).offset(back).limit(1)
+            found = connection.execute(query).scalar()
+        else:
+            found = connection.execute(select(runs.c.id).where(runs.c.id == ref)).scalar()
+            if found is None:
+                tagged = select(runs.c.id).where(runs.c.tag == ref).order_by(desc(runs.c.started_at)).limit(1)
+                found = connection.execute(tagged).scalar()
+            if found is None:
+                prefixed = connection.execute(select(runs.c.id).where(runs.c.id.startswith(ref)).limit(2)).all()
+                found = prefixed[0][0] if len(prefixed) == 1 else None
+    if found is None:
+        raise BadInput(f"no run {ref!r} in the results store", hint="see edgedq history for runs, ids and tags")
+    return found
+
+
+def configurations_of(engine: Engine, run_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(configurations).where(configurations.c.run_id == run_id)).mappings()
+        return [dict(row) for row in rows]
+
+
+def run_of(engine: Engine, run_id: str) -> dict[str, Any]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(runs).where(runs.c.id == run_id)).mappings().one())
+
+
+def history(
+    engine: Engine,
+    device: str | None = None,
+    model: str | None = None,
+    mode: str | None = None,
+    since: datetime | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Configurations, newest first, with their run's time, tag and status."""
+    conditions = []
+    if device:
+        conditions.append(configurations.c.device == device)
+    if model:
+        conditions.append((configurations.c.model_name == model) | configurations.c.model_sha256.startswith(model))
+    if mode:
+        conditions.append(configurations.c.mode == mode)
+    if since:
+        conditions.append(runs.c.started_at >= since)
+    query = (
+        select(configurations, runs.c.started_at, runs.c.tag, runs.c.status, runs.c.kind.label("run_kind"))
+        .join(runs, runs.c.id == configurations.c.run_id)
+        .where(and_(true(), *conditions))
+        .order_by(desc(runs.c.started_at), configurations.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
