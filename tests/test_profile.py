@@ -97,6 +97,9 @@ def test_two_models_side_by_side_list_the_operator_types_of_both(cnn, target, tm
     rows = list(csv.DictReader((tmp_path / "ops.csv").open()))
     assert {row["model"] for row in rows} == {str(cnn["float32"]), str(cnn["dynamic"])}
     assert len(rows) == sum(len(p["ops"]) for p in profiles)
+    recorded = run_json("history", "--limit", 2)["configurations"]  # the last run, one row per model
+    assert [(row["run_kind"], row["mode"]) for row in recorded] == [("profile", "float32"), ("profile", "dynamic")]
+    assert recorded[1]["details"]["profile"]["by_type"] == profiles[1]["by_type"]
 
 
 def test_tables_are_readable_at_100_columns(cnn):

@@ -4,18 +4,23 @@ and the report in a real headless Chromium."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from edgedq.errors import ExitCode
 from edgedq.store.engine import open_store
 from edgedq.store.records import Run, history, record
-from edgedq.store.schema import SCHEMA_VERSION
+from edgedq.store.schema import SCHEMA_VERSION, imported_files, runs
 from tests.support import models as builders
 from tests.support.cli import run, run_json
 from tests.support.postgres import binaries, throwaway_cluster
@@ -130,6 +135,36 @@ def test_json_results_of_old_are_taken_in_once(tmp_path, edgedq_home):
     first = run_json("history")["configurations"]
     assert len(first) == 1 and first[0]["device"] == "pi4" and first[0]["p50_ms"] == 31.1
     assert len(run_json("history")["configurations"]) == 1  # not twice
+
+
+def test_first_runs_at_the_same_moment_create_the_store_once(store, tmp_path):
+    """Four terminals, a store that is not there yet and an old JSON file: one schema, four runs, one import."""
+    results = tmp_path / "home" / "results"
+    results.mkdir(parents=True)
+    (results / "old.json").write_text(json.dumps({"source": "a.keras", "results": [{"model": "/m/a.tflite"}]}))
+    go = tmp_path / "go"
+    script = f"""
+import pathlib, time
+from edgedq.store.engine import open_store
+from edgedq.store.records import Run, record
+pathlib.Path({str(tmp_path)!r}, f"ready-{{time.monotonic_ns()}}").touch()
+while not pathlib.Path({str(go)!r}).exists():  # imports done: all four start at one moment
+    time.sleep(0.001)
+record(open_store(), Run('bench'))
+"""
+    env = {**os.environ, "EDGEDQ_HOME": str(tmp_path / "home"), "EDGEDQ_STORE": store}
+    starts = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
+              for _ in range(4)]  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    failures = [error for process in starts if (error := process.communicate(timeout=120)[1]) and process.returncode]
+    assert failures == []
+    with open_store(store).connect() as connection:
+        kinds = sorted(connection.execute(select(runs.c.kind)).scalars())
+        imported = connection.execute(select(imported_files.c.path)).scalars().all()
+    assert kinds == ["bench"] * 4 + ["imported"] and imported == [str(results / "old.json")]
 
 
 def test_history_filters(store, converted):

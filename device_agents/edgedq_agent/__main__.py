@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
+
+# numpy only makes inputs and compares outputs here: OpenBLAS's idle thread pool (one per core) has no business
+# beside XNNPACK's threads on the board's cores, nor in the RSS the agent reports; benchmark_model has neither.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from edgedq_agent import AGENT_VERSION, PROTOCOL_VERSION, protocol, system
 from edgedq_agent.protocol import emit, log

@@ -20,7 +20,7 @@ from edgedq_agent.runtime import AgentFailure, Runtime, allocate, load_interpret
 PROGRESS_EVERY_S = 1.0
 
 
-def _given(request: Mapping[str, Any]) -> Optional[Dict[str, np.ndarray]]:
+def given_inputs(request: Mapping[str, Any]) -> Optional[Dict[str, np.ndarray]]:
     path = request.get("inputs")
     if not path:
         return None
@@ -65,7 +65,7 @@ def input_shapes(
     return shapes, matched
 
 
-def _explicit(request: Mapping[str, Any]):
+def explicit_shapes(request: Mapping[str, Any]):
     """--input-shape as the host sent it: [[name or null, [dims]], ...]."""
     return [(name, dims) for name, dims in request.get("input_shapes") or []]
 
@@ -82,7 +82,7 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     threads, xnnpack = int(request.get("threads", 1)), bool(request.get("xnnpack", True))
     warmup, runs = int(request.get("warmup", 1)), int(request.get("runs", 50))
     min_secs, max_secs = float(request.get("min_secs", 0.0)), float(request.get("max_secs", 150.0))
-    given = _given(request)
+    given = given_inputs(request)
     thermal_before = system.thermal_state()
     hwm_reset = system.reset_peak_rss()
     before_load = _memory()
@@ -91,7 +91,7 @@ def run_bench(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, Any]:
     interpreter = load_interpreter(runtime, model_path, threads, xnnpack)
     loaded = time.perf_counter()
     details = inputs.with_signature_names(interpreter, interpreter.get_input_details())
-    shapes, matched = input_shapes(details, dict(_explicit(request)), given)
+    shapes, matched = input_shapes(details, dict(explicit_shapes(request)), given)
     resume = time.perf_counter()
     allocate(runtime, interpreter, shapes)
     init_ms = (loaded - start + time.perf_counter() - resume) * 1e3  # load + allocate; matching inputs aside

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from edgedq_agent import inputs
-from edgedq_agent.bench import PROGRESS_EVERY_S, _explicit, _given, input_shapes
+from edgedq_agent.bench import PROGRESS_EVERY_S, explicit_shapes, given_inputs, input_shapes
 from edgedq_agent.protocol import emit, finite_list
 from edgedq_agent.runtime import AgentFailure, Runtime, allocate, load_interpreter
 
@@ -310,7 +310,7 @@ def _model_io(runtime: Runtime, request: Mapping[str, Any], threads: int):
     from a plain interpreter (no delegate) that is dropped before anything is timed."""
     interpreter = load_interpreter(runtime, request["model"], threads, False)
     details = inputs.with_signature_names(interpreter, interpreter.get_input_details())
-    shapes, matched = input_shapes(details, dict(_explicit(request)), _given(request))
+    shapes, matched = input_shapes(details, dict(explicit_shapes(request)), given_inputs(request))
     allocate(runtime, interpreter, shapes)
     details = inputs.with_signature_names(interpreter, interpreter.get_input_details())
     if matched is None:

@@ -8,6 +8,8 @@ import click
 
 from edgedq.cli.app import cli, print_json, print_tables, status_console
 from edgedq.cli.options import board_options, input_shape_option, runs_option, timeout_option, warmup_option
+from edgedq.cli.recording import Recorder, recording_options
+from edgedq.errors import EdgedqError
 
 
 @cli.command("profile")
@@ -22,7 +24,8 @@ from edgedq.cli.options import board_options, input_shape_option, runs_option, t
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write every operator of every model here.")
 @timeout_option(120.0)
 @board_options
-@click.option("--json", "as_json", is_flag=True, help='Print {"profiles": [...], "device", "push", ...}.')
+@recording_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"profiles": [...], "device", "push", ..., "run"}.')
 def profile_command(
     models: tuple[Path, ...],
     device_name: str,
@@ -37,6 +40,8 @@ def profile_command(
     inventory: Path | None,
     accept_new_host: bool,
     lock_wait: float,
+    store: str | None,
+    run_tag: str | None,
     as_json: bool,
 ) -> None:
     """Where a run's time goes: the slowest operators, each operator type, and what the profiler saw of the wall time.
@@ -50,18 +55,25 @@ def profile_command(
     from edgedq.device.inventory import get_device
     from edgedq.files import atomic_write_bytes, check_writable_dir
     from edgedq.measure.profile import ProfileOptions, profile
+    from edgedq.store.records import profile_rows
 
     device = get_device(device_name, inventory)
+    recorder = Recorder("profile", store, run_tag)
     if csv_path is not None:
         check_writable_dir(csv_path)
     options = ProfileOptions(threads=threads, xnnpack=not no_xnnpack, runs=runs, warmup=warmup, timeout=timeout,
                              input_shapes=input_shapes, lock_wait=lock_wait)  # fmt: skip
-    with DeviceProgress(status_console(), [device.name]) as progress:
-        report = profile(list(models), device, options, accept_new_host=accept_new_host, on_event=progress.event)
+    try:
+        with DeviceProgress(status_console(), [device.name]) as progress:
+            report = profile(list(models), device, options, accept_new_host=accept_new_host, on_event=progress.event)
+    except EdgedqError as error:
+        recorder.failed(error, device.name)
+        raise
+    run_id = recorder.done(profile_rows(report.as_dict()))
     if csv_path is not None:
         atomic_write_bytes(csv_path, operators_csv(report.profiles).encode())
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "run": run_id})
     else:
         if any(p.ok for p in report.profiles):  # else the error line below says it all
             print_tables(*profile_tables(report.profiles, top))

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from edgedq.cli.bench_tables import labels
 from edgedq.cli.render import DataTable
-from edgedq.measure.profile import OWN_NOTE
+from edgedq.tflite.op_mapping import OWN_NOTE
 
 _TABLE = {
     "box": box.SIMPLE_HEAD,

@@ -142,6 +142,7 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
     files.check_writable_dir(path)
 
+
 def _refuse_overwriting_inputs(targets: dict[str, Path], inputs: list[Path]) -> None:
     """No output (model or manifest) may be an input, or lie inside a SavedModel folder that is one."""
     sources = [path.resolve() for path in inputs]

@@ -92,9 +92,7 @@ def _fixed_signature(loaded: Any, batch: int | None) -> tuple[Any, list[str]]:
         raise BadInput("the SavedModel has no signature to convert", hint="export it with model.export(dir)")
     _, specs = signature.structured_input_signature
     names = sorted(specs)
-    fixed = [
-        tf.TensorSpec([_batch(specs[n].shape, batch), *specs[n].shape[1:]], specs[n].dtype, name=n) for n in names
-    ]
+    fixed = [tf.TensorSpec([_batch(specs[n].shape, batch), *specs[n].shape[1:]], specs[n].dtype, name=n) for n in names]
 
     @tf.function(input_signature=fixed)
     def serve(*tensors: Any) -> Any:
@@ -150,9 +148,7 @@ def calibration_samples(prepared: Prepared, arrays: dict[str, np.ndarray]) -> li
     except ValueError as exc:
         raise BadInput(f"calibration data does not fit the model: {exc}") from None
     count = min(MAX_CALIBRATION_SAMPLES, *(len(array) for array in matched.values()))
-    return [
-        {d["name"]: matched[d["name"]][i : i + 1].astype(d["dtype"]) for d in details} for i in range(count)
-    ]
+    return [{d["name"]: matched[d["name"]][i : i + 1].astype(d["dtype"]) for d in details} for i in range(count)]
 
 
 def run_converter(

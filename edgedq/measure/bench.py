@@ -208,12 +208,12 @@ def bench(
     for model in models:
         check_model_file(model)
         if options.inputs is None:
-            _check_shapes(model, options.input_shapes)
+            check_shapes(model, options.input_shapes)
     with connection_to(device, connection, inventory, accept_new_host, notify) as opened:
         return _bench_on(opened, models, options, data, notify)
 
 
-def _check_shapes(model: Path, shapes: list[tuple[str | None, list[int]]]) -> None:
+def check_shapes(model: Path, shapes: list[tuple[str | None, list[int]]]) -> None:
     """Refuse, before anything runs, an input with open dimensions and no shape: it would be timed at size 1."""
     description = describe_model(model.read_bytes(), str(model))
     details = [{"name": t.name, "signature_name": t.signature_name, "shape": [], "shape_signature": t.shape}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from edgedq import files
@@ -19,6 +19,7 @@ from edgedq.errors import DeviceError, OutputError
 from edgedq.store.schema import MIGRATIONS, SCHEMA_VERSION, metadata, schema_version
 
 _ENGINES: dict[str, Engine] = {}
+_MIGRATION_LOCK = 0x65646765  # "edge": the PostgreSQL advisory lock creating or migrating the store
 
 
 def store_url(explicit: str | None = None) -> str:
@@ -76,13 +77,31 @@ def _shown(url: str) -> str:
     return f"{scheme}://{credentials.split(':')[0]}@{tail}"
 
 
+def _exclusive(connection: Connection) -> None:
+    """Hold the store alone until this transaction ends, so two first runs at once do not both create or migrate it."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # pysqlite would not begin before DDL by itself
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+
+
+def _version_of(connection: Connection) -> int | None:
+    if not connection.dialect.has_table(connection, schema_version.name):
+        return None
+    return connection.execute(select(func.max(schema_version.c.version))).scalar_one()
+
+
 def _migrate(engine: Engine) -> None:
+    with engine.connect() as connection:  # the common case, an up-to-date store, takes no lock
+        if _version_of(connection) == SCHEMA_VERSION:
+            return
     with engine.begin() as connection:
-        if not engine.dialect.has_table(connection, schema_version.name):
+        _exclusive(connection)
+        version = _version_of(connection)
+        if version is None:
             metadata.create_all(connection)
             connection.execute(insert(schema_version).values(version=SCHEMA_VERSION))
             return
-        version = connection.execute(select(func.max(schema_version.c.version))).scalar_one()
     if version > SCHEMA_VERSION:
         raise DeviceError(
             f"the results store is at schema version {version}; this edgedq knows {SCHEMA_VERSION}",
@@ -90,5 +109,8 @@ def _migrate(engine: Engine) -> None:
         )
     for step in range(version + 1, SCHEMA_VERSION + 1):
         with engine.begin() as connection:  # one transaction per step: a store is at one version or the next
+            _exclusive(connection)
+            if _version_of(connection) >= step:
+                continue  # another process took this step meanwhile
             MIGRATIONS[step](connection)
             connection.execute(update(schema_version).values(version=step))

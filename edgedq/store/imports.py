@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
 from edgedq import files
 from edgedq.store.records import Run, bench_rows, record
@@ -32,6 +33,9 @@ def import_json_results(engine: Engine, folder: Path | None = None) -> int:
         started = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
         run = Run("imported", started_at=started, source=report.get("source"), command=[f"(imported from {path})"],
                   error=report.get("error"), rows=bench_rows(report))  # fmt: skip
-        record(engine, run, imported_from=path)
+        try:
+            record(engine, run, imported_from=path)
+        except IntegrityError:
+            continue  # another edgedq, started at the same moment, took it in first (and only it did)
         count += 1
     return count

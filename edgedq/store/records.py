@@ -47,6 +47,21 @@ class Run:
         self.id = self.id or new_run_id(self.started_at)
 
 
+def storable(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8: a file name that is not UTF-8 keeps its odd bytes as ``\\xff``."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that no file name decoded to
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
+
+
 def _label(path: str) -> str:
     return Path(path).name
 
@@ -93,6 +108,35 @@ def bench_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def profile_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """A profile report (``ProfileReport.as_dict()``) as rows: operators and types kept, raw events left out."""
+    rows = []
+    for item in report.get("profiles") or []:
+        runtime = item.get("runtime") or {}
+        summary = {key: item.get(key) for key in ("runs", "wall_ms", "profiled_ms", "ops", "by_type", "mapping")}
+        rows.append(
+            {
+                "kind": "profile",
+                "device": item.get("device"),
+                "device_facts": item.get("device_facts"),
+                "model": item.get("model"),
+                "model_name": _label(item.get("model") or "?"),
+                "model_sha256": item.get("model_sha256"),
+                "mode": variant_mode(item.get("model") or ""),
+                "threads": item.get("threads"),
+                "xnnpack": item.get("xnnpack"),
+                "input_shapes": item.get("input_shapes"),
+                "runtime": runtime.get("name"),
+                "runtime_version": runtime.get("version"),
+                "details": {"profile": summary, "init_ms": item.get("init_ms")},
+                "error": item.get("error"),
+            }
+        )
+    if report.get("error") and not rows:
+        rows.append({"kind": "profile", "device": report.get("device"), "error": report["error"]})
+    return rows
+
+
 def eval_rows(report: Any) -> list[dict[str, Any]]:
     """An EvalReport's models (candidate, and reference when there is one) as rows."""
     rows = []
@@ -117,7 +161,7 @@ def record(engine: Engine, run: Run, status: str = "ok", imported_from: Path | N
     """Write ``run`` and its rows in one transaction (with the file it was imported from); its id."""
     with engine.begin() as connection:
         if imported_from is not None:
-            connection.execute(insert(imported_files).values(path=str(imported_from), run_id=run.id))
+            connection.execute(insert(imported_files).values(path=storable(str(imported_from)), run_id=run.id))
         connection.execute(
             insert(runs).values(
                 id=run.id,
@@ -125,16 +169,16 @@ def record(engine: Engine, run: Run, status: str = "ok", imported_from: Path | N
                 status="failed" if run.error or any(r.get("error") for r in run.rows) else status,
                 started_at=run.started_at,
                 finished_at=datetime.now(timezone.utc),
-                command=run.command,
+                command=storable(run.command),
                 host=f"{getpass.getuser()}@{socket.gethostname()}",
                 tag=run.tag,
                 edgedq_version=__version__,
-                source=run.source,
-                error=run.error,
+                source=storable(run.source),
+                error=storable(run.error),
             )
         )
         if run.rows:
-            connection.execute(insert(configurations), [{"run_id": run.id, **row} for row in run.rows])
+            connection.execute(insert(configurations), [{"run_id": run.id, **storable(row)} for row in run.rows])
     return run.id
 
 

@@ -98,7 +98,8 @@ def _device_section(engine: Engine, device: str, rows: list[dict[str, Any]]) -> 
                   for r in evals if r["model_name"] in fastest]  # fmt: skip
         if points:
             section.add("figure", plots.accuracy_latency(points))
-    for r in bench:
+    profiled = [r for r in rows if r["kind"] == "profile" and not r.get("error")] + bench
+    for r in profiled:
         profile = (r.get("details") or {}).get("profile") or {}
         if profile.get("by_type"):
             section.add("h3", f"operators: {plots.label(r)}")
