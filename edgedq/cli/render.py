@@ -190,10 +190,27 @@ def check_table(check: Any) -> Table:
         "temperature": f"{thermal['temperature_c']:.1f} C" if thermal.get("temperature_c") is not None else "-",
         "throttled": ", ".join(thermal.get("throttled_now") or []) or "no",
         "emulated": facts.get("emulated") or "no",
+        **_reached_rows(check.target),
     }
     for key, value in rows.items():
         table.add_row(key, "-" if value is None else str(value))
     return table
+
+
+def _reached_rows(target: dict[str, Any] | None) -> dict[str, str]:
+    """How an SSH board was reached, and who resolved its ssh_config (ssh -G, or paramiko where ssh is missing)."""
+    if not target:
+        return {}
+    hops = [hop["address"] for hop in target["jumps"]]
+    via = f" via {' > '.join(hops)}" if hops else ""
+    proxy = target["proxy_command"] or next((hop["proxy_command"] for hop in target["jumps"][:1]), None)
+    via += f" (ProxyCommand {proxy})" if proxy else ""
+    accepted = next((tried["key"] for tried in target.get("keys_tried", []) if tried["result"] == "accepted"), "-")
+    return {
+        "reached as": f"{target['user']}@{target['host']}:{target['port']}{via}",
+        "ssh settings": f"{target['resolver']} for {target['alias']!r}; inventory over ssh_config over defaults",
+        "key": accepted,
+    }
 
 
 def _runtime_cell(runtime: dict[str, Any], probe: dict[str, Any] | None) -> str | Text:

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from edgedq.device.agent import AgentProcess
 from edgedq.errors import DeviceError
@@ -84,6 +85,10 @@ class Connection(ABC):
     def clean(self) -> tuple[int, int]:
         """Remove what edgedq stored on the device (hold it first); (files, kB) freed."""
         raise DeviceError(f"{self.name} stores nothing of edgedq's: its files are used where they are")
+
+    def describe_target(self) -> dict[str, Any] | None:
+        """How the device was reached and where each setting came from; None where nothing was resolved (local)."""
+        return None
 
     @property
     def notes(self) -> list[str]:

@@ -45,7 +45,7 @@ class Device:
     threads: list[int] = field(default_factory=lambda: [1])
     tags: list[str] = field(default_factory=list)
     runtime: str | None = None  # force ai_edge_litert / tflite_runtime / tensorflow
-    connect_timeout: float = 10.0  # seconds for TCP connect, SSH banner and authentication
+    connect_timeout: float | None = None  # seconds to connect; None: ConnectTimeout in ssh_config, else 10
 
     @property
     def is_local(self) -> bool:

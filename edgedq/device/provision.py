@@ -36,6 +36,7 @@ class DeviceCheck:
     runtime_error: dict[str, Any] | None = None
     python: str = ""
     probe: dict[str, Any] | None = None  # the agent's probe: the runtime loaded and ran a tiny model
+    target: dict[str, Any] | None = None  # an SSH board: how it was reached, where each setting came from
 
     @property
     def ready(self) -> bool:
@@ -63,6 +64,7 @@ def hello(device: Device, accept_new_host: bool = False, timeout: float = 60.0) 
     ):
         message = client.start()
         check = DeviceCheck(device.name, message["facts"], message.get("runtime_error"), device.python or "python3")
+        check.target = connection.describe_target()
         if check.runtime_error is None:
             try:
                 check.probe = client.request("probe", {})

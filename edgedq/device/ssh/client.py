@@ -1,4 +1,4 @@
-"""One authenticated SSH connection to a board (through its ProxyJump hops), and quoted remote commands.
+"""One authenticated SSH connection to a board (through its ProxyJump hops or ProxyCommand), and quoted commands.
 
 Every remote command is an argv list joined with ``shlex.join``: nothing a
 user typed ever reaches the board's shell unquoted.  Every way the
@@ -18,11 +18,16 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import paramiko
 
 from edgedq.device.connection import Completed
+from edgedq.device.ssh.auth import OpenSSHKeys
+from edgedq.device.ssh.proxy import ProxyCommand
+from edgedq.device.ssh.sshconfig import PARAMIKO
+from edgedq.device.ssh.target import ALIVE_COUNT as ALIVE_COUNT  # the keepalive defaults, re-exported
+from edgedq.device.ssh.target import ALIVE_INTERVAL as ALIVE_INTERVAL
 from edgedq.device.ssh.target import SSHTarget
 from edgedq.device.ssh.trust import TrustPolicy, changed_key_error, host_key_name
 from edgedq.errors import ConnectionFailed, EdgedqError
@@ -33,7 +38,6 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 IO_TIMEOUT = 120.0  # a connected board that answers nothing for this long (a command, an offer) is an error
-ALIVE_INTERVAL, ALIVE_COUNT = 5.0, 3  # as ssh's ServerAliveInterval/CountMax: a dead link is given up after 15 s
 _LIVE: weakref.WeakSet[SSHClient] = weakref.WeakSet()
 
 
@@ -43,61 +47,43 @@ def close_all() -> None:
         client.abort()
 
 
-def _dial(client: paramiko.SSHClient, target: SSHTarget, policy: TrustPolicy, sock: paramiko.Channel | None) -> None:
-    device = policy.device
-    client.set_missing_host_key_policy(policy)  # it decides on every host key: paramiko is given none
-    keys = [path for path in target.identity_files if Path(path).is_file()]
-    try:
-        client.connect(
-            target.hostname,
-            port=target.port,
-            username=target.user,
-            key_filename=keys or None,
-            look_for_keys=not keys,
-            allow_agent=True,
-            timeout=target.timeout,
-            banner_timeout=target.timeout,
-            auth_timeout=target.timeout,
-            sock=sock,
-        )
-    except EdgedqError:
-        client.close()
-        raise
-    except Exception as exc:
-        client.close()
-        raise _connect_error(exc, target, device, keys) from None
-
-
-def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: list[str]) -> EdgedqError:
+def _connect_error(exc: Exception, target: SSHTarget, device: str, keys: OpenSSHKeys) -> EdgedqError:
     where = f"{device}: {target.hostname}:{target.port}"
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
         exc = next(iter(exc.errors.values()))  # one per address tried; the first says why
     if isinstance(exc, paramiko.BadHostKeyException):
         return changed_key_error(device, host_key_name(target.hostname, target.port), exc.key, exc.expected_key)
-    if isinstance(exc, paramiko.PasswordRequiredException):
-        return ConnectionFailed(f"{where}: the key needs a passphrase", hint="load it into ssh-agent: ssh-add KEY")
     if isinstance(exc, paramiko.AuthenticationException):
-        offered = ", ".join(keys) if keys else "the ssh-agent's and ~/.ssh/id_* keys"
+        if keys.locked and not any(tried["result"] == "accepted" for tried in keys.tried):
+            return ConnectionFailed(
+                f"{where}: authentication failed as {target.user!r}: the key {keys.locked[0]} needs a passphrase",
+                hint=f"load it into ssh-agent: ssh-add {keys.locked[0]}",
+            )
+        offered = ", ".join(tried["key"] for tried in keys.tried) or "no key: no IdentityFile exists and no agent"
         return ConnectionFailed(
             f"{where}: authentication failed as {target.user!r} (offered {offered})",
             hint=f"install your public key on the board: ssh-copy-id -i KEY.pub {target.user}@{target.hostname}; "
-            "or set identity_file/user in the inventory",
+            "or set identity_file/user in the inventory ('edgedq devices check NAME --json' shows the keys tried)",
         )
     if isinstance(exc, socket.gaierror):
-        return ConnectionFailed(
-            f"{device}: cannot resolve host name {target.hostname!r}",
-            hint="check 'host' in the inventory or HostName in ~/.ssh/config, and your DNS",
-        )
+        hint = "check 'host' in the inventory or HostName in your ssh config, and your DNS"
+        if target.resolver == PARAMIKO:
+            hint = (
+                "there is no ssh binary here, so ~/.ssh/config was read by paramiko, which has no Include and only "
+                f"part of Match: install OpenSSH's client, or {hint}"
+            )
+        return ConnectionFailed(f"{device}: cannot resolve host name {target.hostname!r}", hint=hint)
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return ConnectionFailed(
             f"{where}: connection refused", hint="is sshd running on the board, and is the port right?"
         )
     silent = any(text in str(exc) for text in ("protocol banner", "No existing session"))  # no SSH server spoke
     if isinstance(exc, socket.timeout | TimeoutError) or silent:
+        via = f" (through the ProxyCommand {target.proxy_command!r})" if target.proxy_command else ""
         return ConnectionFailed(
-            f"{where}: no SSH answer within {target.timeout:g} s",
+            f"{where}: no SSH answer within {target.timeout:g} s{via}",
             hint="is the board powered, on this network, and is it sshd on that port? "
-            "(connect_timeout in the inventory waits longer)",
+            "(connect_timeout in the inventory, or ConnectTimeout in your ssh config, waits longer)",
         )
     if isinstance(exc, OSError):
         return ConnectionFailed(f"{where}: {exc.strerror or exc}", hint="check the address and the network")
@@ -112,19 +98,24 @@ class SSHClient:
     def __init__(self, target: SSHTarget, device: str, accept_new_host: bool = False) -> None:
         self.target, self.device = target, device
         self._clients: list[paramiko.SSHClient] = []
+        self._proxy: ProxyCommand | None = None
         self._closed = threading.Event()
         self.gone: str | None = None  # why the connection was given up, when it was
+        self.notes: list[str] = []  # known_hosts lines that were skipped, keys that were not offered, and why
+        self.keys_tried: list[list[dict[str, str]]] = []  # per hop, in dial order
         _LIVE.add(self)  # before dialling: Ctrl-C must be able to abort a connect in progress
-        policy = TrustPolicy(accept_new_host, device)
-        self.notes = policy.hosts.notes  # known_hosts lines that were skipped, and why
+        chain = (*target.jumps, target)
         sock = None
         try:
-            for hop in (*target.jumps, target):
+            for number, hop in enumerate(chain):
+                if number == 0 and hop.proxy_command:
+                    self._proxy = ProxyCommand(hop.proxy_command, device)
+                    sock = self._proxy.sock
                 client = paramiko.SSHClient()
                 self._clients.append(client)
-                _dial(client, hop, policy, sock)
+                self._dial(client, hop, sock, accept_new_host)
                 if hop is not target:
-                    sock = self._forward(client, target.jumps, hop)
+                    sock = self._forward(client, hop, chain[number + 1])
         except BaseException:
             self.close()
             raise
@@ -132,46 +123,85 @@ class SSHClient:
         watch = threading.Thread(target=self._server_alive, args=(self.transport,), daemon=True, name="edgedq-alive")
         watch.start()
 
+    def _dial(self, client: paramiko.SSHClient, hop: SSHTarget, sock: Any, accept_new_host: bool) -> None:
+        """Connect and authenticate one hop; its host key is judged by its own known_hosts settings."""
+        policy = TrustPolicy(accept_new_host, self.device, hop.host_keys, "" if hop is self.target else "jump host ")
+        client.set_missing_host_key_policy(policy)  # it decides on every host key: paramiko is given none
+        self.notes.extend(note for note in policy.hosts.notes if note not in self.notes)
+        keys = OpenSSHKeys(hop)
+        try:
+            client.connect(
+                hop.hostname,
+                port=hop.port,
+                username=hop.user,
+                timeout=hop.timeout,
+                banner_timeout=hop.timeout,
+                auth_timeout=hop.timeout,
+                sock=sock,
+                auth_strategy=keys,
+            )
+        except EdgedqError:
+            client.close()
+            raise
+        except Exception as exc:
+            client.close()
+            failed = self._proxy.failure() if self._proxy and len(self._clients) == 1 else None
+            raise failed or _connect_error(exc, hop, self.device, keys) from None
+        finally:
+            self.keys_tried.append(keys.tried)
+            self.notes.extend(keys.notes)
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved target (``devices check --json``), with the keys each hop was offered and which one worked."""
+        described = self.target.describe()
+        for hop, tried in zip(described["jumps"], self.keys_tried, strict=False):
+            hop["keys_tried"] = tried
+        described["keys_tried"] = self.keys_tried[-1] if len(self.keys_tried) > len(self.target.jumps) else []
+        return described
+
     def _server_alive(self, transport: paramiko.Transport) -> None:
-        """ssh's ServerAlive: ALIVE_COUNT intervals in a row with nothing from the board (not even the reply to a
+        """ssh's ServerAlive: ``alive_count`` intervals in a row with nothing from the board (not even the reply to a
         keepalive request sent in each) end the connection.
 
         Any packet counts, so a slow link busy with an upload stays alive; paramiko's own keepalive asks for no
         reply and cannot tell a dead link, and TCP would take hours.  Closing the transport wakes every wait on
         it, which then reports the connection lost.
         """
+        interval, count = self.target.alive_interval, self.target.alive_count
         last, silent, probe = _received(transport), 0, None
-        while transport.is_active() and not self._closed.wait(ALIVE_INTERVAL):
+        while transport.is_active() and not self._closed.wait(interval):
             now = _received(transport)
             if now != last:
                 last, silent = now, 0
                 continue
             silent += 1
-            if silent >= ALIVE_COUNT:
-                self.gone = f"nothing from it for {ALIVE_INTERVAL * ALIVE_COUNT:.0f} s"
+            if silent >= count:
+                self.gone = f"nothing from it for {interval * count:.0f} s"
                 transport.close()
                 return
             if probe is None or not probe.is_alive():  # its reply is a packet: the next look sees it
                 probe = threading.Thread(target=_keepalive, args=(transport,), daemon=True, name="edgedq-probe")
                 probe.start()
 
-    def _forward(self, client: paramiko.SSHClient, jumps: tuple[SSHTarget, ...], hop: SSHTarget) -> paramiko.Channel:
-        following = (*jumps, self.target)[list(jumps).index(hop) + 1]
+    def _forward(self, client: paramiko.SSHClient, hop: SSHTarget, following: SSHTarget) -> paramiko.Channel:
+        """A channel from ``hop`` to the next hop's sshd (``ssh -W``): the next hop's name is resolved by ``hop``."""
         try:
             return client.get_transport().open_channel(  # type: ignore[union-attr]
-                "direct-tcpip", (following.hostname, following.port), ("127.0.0.1", 0)
+                "direct-tcpip", (following.hostname, following.port), ("127.0.0.1", 0), timeout=hop.timeout
             )
-        except paramiko.ChannelException as exc:
+        except (paramiko.ChannelException, paramiko.SSHException) as exc:
+            why = exc.text if isinstance(exc, paramiko.ChannelException) else str(exc)
             raise ConnectionFailed(
-                f"{self.device}: jump host {hop.hostname} cannot reach {following.hostname}:{following.port} "
-                f"({exc.text})",
-                hint="check ProxyJump in ~/.ssh/config and that the jump host allows TCP forwarding",
+                f"{self.device}: jump host {hop.hostname} cannot reach {following.hostname}:{following.port} ({why})",
+                hint="check ProxyJump in your ssh config and that the jump host allows TCP forwarding",
             ) from None
 
     def close(self) -> None:
         self._closed.set()
         for client in reversed(self._clients):
             client.close()
+        if self._proxy is not None:
+            self._proxy.close()
         _LIVE.discard(self)
 
     def abort(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from edgedq.device.connection import Completed, Connection, PushReport, UploadProgress, WaitNotice
 from edgedq.device.inventory import Device
@@ -40,9 +41,13 @@ class SSHConnection(Connection):
         runtime = ["--runtime", self.device.runtime] if self.device.runtime else []
         return SSHProcess(self.folder, sha256_file(Path(agent)), [remote, self.python, *runtime])
 
+    def describe_target(self) -> dict[str, Any]:
+        """How the board was reached: the resolved SSH target, where each value came from, the keys tried."""
+        return self.client.describe()
+
     @property
     def notes(self) -> list[str]:
-        """known_hosts lines that were skipped; what the board printed that is not edgedq's (login noise)."""
+        """known_hosts lines and keys that were skipped; what the board printed that is not edgedq's (login noise)."""
         notes = list(self.client.notes)
         if self.folder.noise:
             first = self.folder.noise[0][:80]

@@ -1,28 +1,43 @@
-"""Host-key trust, as ``ssh`` does it: known_hosts by default, trust-on-first-use only when asked.
+"""Host-key trust, as ``ssh`` does it: the known_hosts files ssh_config names, trust-on-first-use only when asked.
 
-An unknown host is refused unless ``--accept-new-host`` (its key is then
-appended to known_hosts, like ``StrictHostKeyChecking=accept-new``); a changed
-key is refused whatever the flags, because that is what an attack looks like;
-a key marked ``@revoked`` is refused always, even where another line lists it.
-known_hosts is read here, not by paramiko, which stops at the first marker line.
+An unknown host is refused unless ``--accept-new-host`` or StrictHostKeyChecking ``accept-new``/``no`` says so
+(its key is then appended to the first UserKnownHostsFile); ``ask`` is ``yes`` (edgedq asks nothing).  A changed
+key is refused whatever the flags and settings, because that is what an attack looks like; a key marked
+``@revoked`` is refused always, even where another line lists it.  known_hosts is read here, not by paramiko,
+which stops at the first marker line.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import paramiko
 from paramiko.hostkeys import HostKeyEntry, HostKeys
 
 from edgedq.errors import HostKeyError
 
-SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 
+@dataclass(frozen=True)
+class KnownHostsCheck:
+    """How one host's key is checked: under which name, in which files, how strictly, how a new key is written."""
 
-def known_hosts_path() -> Path:
-    return Path("~/.ssh/known_hosts").expanduser()
+    name: str  # [host]:port (host on port 22), or the HostKeyAlias
+    user_files: tuple[Path, ...]  # UserKnownHostsFile: read, and a new key goes to the first
+    global_files: tuple[Path, ...]  # GlobalKnownHostsFile: read only
+    strict: str = "yes"  # StrictHostKeyChecking: "yes" (ssh's yes and ask), "accept-new" or "no"
+    hashed: bool | None = None  # HashKnownHosts; None when the config does not say: as the file already does
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "files": [str(path) for path in (*self.user_files, *self.global_files)],
+            "strict": self.strict,
+            "hash": self.hashed,
+        }
 
 
 def host_key_name(hostname: str, port: int) -> str:
@@ -83,50 +98,58 @@ def read_known_hosts(paths: list[Path]) -> KnownHosts:
 
 
 class TrustPolicy(paramiko.MissingHostKeyPolicy):
-    """Every host-key decision in one place: paramiko is given no keys of its own, so each handshake lands here.
+    """Every host-key decision of one hop: paramiko is given no keys of its own, so each handshake lands here.
 
     Revoked: refused.  Known with this key: trusted.  Known with another key of this type: CHANGED, refused
-    whatever the flags.  Unknown: refused, or recorded with ``accept_new`` (trust on first use).
+    whatever the flags.  Unknown: refused, or recorded when ``accept_new`` or the hop's StrictHostKeyChecking
+    (``accept-new``, ``no``) allows it.  ``role`` names the hop in errors ("jump host ").
     """
 
-    def __init__(self, accept_new: bool, device: str, hosts: KnownHosts | None = None) -> None:
-        self.accept_new, self.device = accept_new, device
-        self.hosts = hosts or read_known_hosts([SYSTEM_KNOWN_HOSTS, known_hosts_path()])
+    def __init__(self, accept_new: bool, device: str, check: KnownHostsCheck, role: str = "") -> None:
+        self.device, self.check, self.role = device, check, role
+        self.accept_new = accept_new or check.strict in ("accept-new", "no")
+        self.hosts = read_known_hosts([*check.user_files, *check.global_files])
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        if self.hosts.is_revoked(hostname, key):
-            raise revoked_error(self.device, hostname, key)
-        known = self.hosts.known.lookup(hostname)
+        name = self.check.name  # not paramiko's: a HostKeyAlias names the host in known_hosts
+        if self.hosts.is_revoked(name, key):
+            raise revoked_error(self.device, name, key)
+        known = self.hosts.known.lookup(name)
         if known and any(candidate == key for candidate in known.values()):
             return
         if known and key.get_name() in known:
-            raise changed_key_error(self.device, hostname, key, known[key.get_name()])
-        fingerprint = key.fingerprint
+            raise changed_key_error(self.device, name, key, known[key.get_name()])
+        files = [str(path) for path in (*self.check.user_files, *self.check.global_files) if path.exists()]
+        record = self.check.user_files[0] if self.check.user_files else None
         if not self.accept_new:
             raise HostKeyError(
-                f"{self.device}: {hostname} is not a known host (its {key.get_name()} key is {fingerprint})",
+                f"{self.device}: {self.role}{name} is not a known host (its {key.get_name()} key is {key.fingerprint};"
+                f" read {', '.join(files) or 'no known_hosts file'})",
                 hint="check the fingerprint on the board (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), "
-                "then rerun with --accept-new-host to trust it and record it in ~/.ssh/known_hosts",
+                "then rerun with --accept-new-host to trust it" + (f" and record it in {record}" if record else ""),
             )
-        record_host_key(hostname, key)
-        client.get_host_keys().add(hostname, key.get_name(), key)
+        if record is not None:
+            record_host_key(record, name, key, self.check.hashed)
+        client.get_host_keys().add(name, key.get_name(), key)
 
 
-def record_host_key(name: str, key: paramiko.PKey) -> None:
-    """Append one line to ~/.ssh/known_hosts (hashed, like ``ssh-keygen -H``, when the file already hashes its
-    names), creating ~/.ssh (mode 700) if needed; other lines stay untouched."""
-    path = known_hosts_path()
+def record_host_key(path: Path, name: str, key: paramiko.PKey, hashed: bool | None = None) -> None:
+    """Append one line to ``path``, hashed like ``ssh-keygen -H`` when ``hashed`` (None: when the file already
+    hashes its names), creating its folder (mode 700) if needed; other lines stay untouched."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        existing = path.read_bytes() if path.exists() else b""
-        hashed = any(line.startswith(b"|1|") for line in existing.splitlines())
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        existing = path.read_bytes() if path.is_file() else b""
+        if hashed is None:
+            hashed = any(line.startswith(b"|1|") for line in existing.splitlines())
         line = HostKeyEntry([HostKeys.hash_host(name) if hashed else name], key).to_line()
         with open(path, "a") as handle:
             if existing and not existing.endswith(b"\n"):
                 handle.write("\n")
             handle.write(line)
             handle.flush()
-            os.fsync(handle.fileno())
+            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # not /dev/null
+                os.fsync(handle.fileno())
     except OSError as exc:
         raise HostKeyError(f"cannot record the host key in {path}: {exc.strerror}", hint="fix or move it") from None
 
