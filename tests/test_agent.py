@@ -191,10 +191,23 @@ def test_tflite_runtime_with_numpy2_says_what_to_install(converted):
 
 
 def test_given_inputs_are_used(converted, tmp_path):
+    """The outputs the agent reports are the model's on the given first sample, as a host interpreter computes them."""
+    from ai_edge_litert.interpreter import Interpreter
+
     model = converted["cnn"].variant("float32").path
-    np.savez(tmp_path / "in.npz", x=np.zeros((2, 32, 32, 3), np.float32))
+    given = np.random.default_rng(7).normal(size=(2, 32, 32, 3)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=given)
     results = bench_local([model], DEVICE_PYTHON, inputs=tmp_path / "in.npz")
     assert results[0].ok, results[0].error
+    host = Interpreter(model_path=str(model))
+    host.allocate_tensors()
+    host.set_tensor(host.get_input_details()[0]["index"], given[:1])
+    host.invoke()
+    expected = float(host.get_tensor(host.get_output_details()[0]["index"]).astype(np.float64).sum())
+    (reported,) = results[0].outputs.values()
+    assert reported["checksum"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    seeded = bench_local([model], DEVICE_PYTHON)  # the agent's own inputs give other outputs
+    assert next(iter(seeded[0].outputs.values()))["checksum"] != pytest.approx(expected, rel=1e-3)
     np.savez(tmp_path / "bad.npz", x=np.zeros((2, 8, 8, 3), np.float32))
     results = bench_local([model], DEVICE_PYTHON, inputs=tmp_path / "bad.npz")
     assert results[0].error["code"] == "bad_inputs"

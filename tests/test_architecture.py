@@ -26,7 +26,8 @@ ALLOWED = {
     "measure": BASE | {"tflite", "conversion", "device"},
     "demos": BASE | {"tflite", "conversion", "device", "measure"},
     "store": BASE | {"measure"},
-    "cli": BASE | {"tflite", "conversion", "device", "measure", "demos", "store"},
+    "tune": BASE | {"tflite", "conversion", "device", "measure"},
+    "cli": BASE | {"tflite", "conversion", "device", "measure", "demos", "store", "tune"},
 }
 # Third-party packages that only some parts may import.
 CONFINED = {

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from edgedq.errors import ExitCode
+from edgedq.files import sha256_file
 from tests.support import DEVICE_PYTHON, device_runtime_version
 from tests.support.cli import run, run_json
 from tests.support.models import custom_op_model
@@ -41,14 +45,25 @@ def test_bench_json_shape(converted):
     assert result.exit_code == 0, result.output
     results = json.loads(result.stdout)["results"]
     assert len(results) == 2
-    for item in results:
+    for item, mode in zip(results, ("float32", "dynamic"), strict=True):
         assert set(item) >= RESULT_KEYS
-        assert set(item["latency_ms"]) == {"mean", "std", "min", "max", "p50", "p90", "p95", "p99"}
-        assert len(item["samples_ms"]) == 6
-        assert {"peak_rss", "model_delta", "pss", "uss"} <= set(item["memory_mb"])
-        assert {"partitions", "delegated_nodes", "total_nodes"} <= set(item["delegation"])
-        assert {"before", "after", "throttled"} <= set(item["thermal"])
-        assert item["device"] == "local"
+        assert item["model"] == str(cnn.variant(mode).path) and item["device"] == "local"
+        assert item["model_sha256"] == sha256_file(cnn.variant(mode).path)
+        assert (item["threads"], item["xnnpack"]) == (1, True)
+        samples = np.array(item["samples_ms"])
+        assert len(samples) == 6 and (samples > 0).all()
+        stats = item["latency_ms"]
+        assert set(stats) == {"mean", "std", "min", "max", "p50", "p90", "p95", "p99"}
+        assert (stats["min"], stats["max"]) == (samples.min(), samples.max())
+        assert stats["p50"] == pytest.approx(np.percentile(samples, 50))
+        assert stats["mean"] == pytest.approx(samples.mean())
+        assert item["init_ms"] > 0 and item["first_inference_ms"] > 0
+        memory = item["memory_mb"]
+        assert memory["peak_rss"] >= memory["pss"] >= memory["uss"] > 0 and memory["model_delta"] >= 0
+        assert item["delegation"] == {"partitions": 1, "delegated_nodes": 5, "total_nodes": 5, "fallback_ops": {}}
+        assert set(item["thermal"]) >= {"before", "after", "throttled"}
+        assert item["thermal"]["throttled"] == []  # no Raspberry Pi throttle bits on this host: none reported
+    assert results[0]["device_facts"]["cores"] >= 1
 
 
 def test_bench_table_compares_side_by_side(converted):

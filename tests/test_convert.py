@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +70,20 @@ def test_tensorflow_default_splits_depthwise_out_of_xnnpack(sources, tmp_path):
     assert delegation["partitions"] == 2
 
 
+def test_fallback_ops_are_counted_per_node(tmp_path):
+    """Two depthwise convolutions left to builtin kernels are two fallback nodes, between three partitions."""
+    from edgedq.conversion.sources import make_converter, open_source
+    from edgedq.conversion.tf_driver import run_converter
+    from tests.support.models import two_depthwise_cnn
+
+    source = two_depthwise_cnn(tmp_path / "two.keras")
+    path = tmp_path / "tf_default.tflite"
+    path.write_bytes(run_converter(make_converter(open_source(source)), "tf-default"))
+    _, delegation = measure_delegation(path)
+    assert delegation["fallback_ops"] == {"DEPTHWISE_CONV_2D": 2}
+    assert delegation["delegated_nodes"] == delegation["total_nodes"] - 2
+
+
 def test_int8_is_fully_integer_with_float_interface(converted):
     manifest = converted["cnn"].variant("int8").manifest
     assert manifest["quantization"]["calibration_samples"] == 16
@@ -78,11 +94,22 @@ def test_int8_is_fully_integer_with_float_interface(converted):
 
 
 def test_second_conversion_is_cached_and_skips_tensorflow(sources, converted, tmp_path):
-    again = edgedq.convert(sources["dense"], tmp_path / "again.tflite", ["dynamic", "float32"])
-    assert all(v.cached for v in again.variants)
-    assert again.tensorflow_log == ""
+    """In a fresh process: a cached convert neither imports TensorFlow nor starts the converting child."""
+    script = f"""
+import json, sys
+import edgedq
+started = []
+sys.addaudithook(lambda event, args: started.append(str(args[1])) if event == "subprocess.Popen" else None)
+again = edgedq.convert({str(sources["dense"])!r}, {str(tmp_path / "again.tflite")!r}, ["dynamic", "float32"])
+print(json.dumps({{"cached": [v.cached for v in again.variants], "log": again.tensorflow_log, "started": started,
+                  "tensorflow": sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen == {"cached": [True, True], "log": "", "started": [], "tensorflow": []}
     first = converted["dense"].variant("dynamic")
-    assert again.variant("dynamic").path.read_bytes() == first.path.read_bytes()
+    assert (tmp_path / "again.dynamic.tflite").read_bytes() == first.path.read_bytes()
 
 
 def test_changed_options_miss_the_cache(sources, tmp_path):
@@ -104,6 +131,19 @@ def test_keep_float_by_tensor_name(converted):
     assert {q.op_type for q in report.quantized} == {"CONV_2D", "FULLY_CONNECTED"}
     assert report.kept_float == {"matched --keep-float": 1}
     assert len(data) > len(quantize_dynamic_range(float_model, DynamicRangeRecipe())[0])
+
+
+def test_the_weight_threshold_counts_a_tensor_of_exactly_that_size_in(converted):
+    """README: weights "with at least 1024 elements" are quantized; the cnn's dense layer has exactly 1280."""
+    float_model = converted["cnn"].variant("float32").path.read_bytes()
+    assert DynamicRangeRecipe().min_weight_elements == 1024
+    _, at = quantize_dynamic_range(float_model, DynamicRangeRecipe(min_weight_elements=1280))
+    _, above = quantize_dynamic_range(float_model, DynamicRangeRecipe(min_weight_elements=1281))
+    assert [(q.op_type, q.elements) for q in at.quantized if q.op_type == "FULLY_CONNECTED"] == [
+        ("FULLY_CONNECTED", 1280)
+    ]
+    assert "FULLY_CONNECTED" not in {q.op_type for q in above.quantized}
+    assert above.kept_float == {"fewer than 1281 weights": 1}
 
 
 def test_per_channel_quantization_is_symmetric_and_bounded():

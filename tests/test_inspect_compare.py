@@ -22,9 +22,15 @@ def test_inspect_reports_ops_weights_and_delegation(converted):
 
 
 def test_inspect_float16_weights(converted):
-    report = edgedq.inspect_model(converted["cnn"].variant("float16").path)
-    assert "float16" in report.description.weight_bytes
-    assert "DEQUANTIZE" in report.description.ops
+    """float16 stores every float32 weight at half the bytes, each behind a DEQUANTIZE, the graph otherwise alike."""
+    half = edgedq.inspect_model(converted["cnn"].variant("float16").path).description
+    full = edgedq.inspect_model(converted["cnn"].variant("float32").path).description
+    assert half.weight_bytes["float16"] * 2 == full.weight_bytes["float32"] and "float32" not in half.weight_bytes
+    assert {op: c.count for op, c in half.ops.items() if op != "DEQUANTIZE"} == {
+        op: c.count for op, c in full.ops.items()
+    }
+    stored_half = [t for t in half.tensors if t.dtype == "float16"]
+    assert half.ops["DEQUANTIZE"].count == len(stored_half) == 5  # three conv filters, the dense weights, a bias
 
 
 def test_compare_identical_models_is_exact(converted):

@@ -14,6 +14,7 @@ import pytest
 
 from edgedq.device import connect
 from edgedq.errors import ConnectionFailed, DeviceError, DeviceStorageError, ExitCode
+from edgedq.files import sha256_file
 from edgedq.measure.bench import BenchOptions, bench
 from tests.support.cli import run, run_json
 from tests.support.faults import wrapper_python
@@ -60,7 +61,14 @@ def test_deploy_table_compares_variants(board, sources, converted):
 def test_bench_works_against_a_board(board, converted):
     model = converted["kws"].variant("dynamic").path
     data = run_json("bench", model, "--device", "board", "--inventory", board.inventory, "--runs", 3)
-    assert data["results"][0]["device"] == "board" and data["results"][0]["error"] is None
+    (result,) = data["results"]
+    assert result["device"] == "board" and result["error"] is None
+    assert result["model_sha256"] == sha256_file(model) and len(result["samples_ms"]) == 3
+    assert result["latency_ms"]["min"] == min(result["samples_ms"]) > 0
+    assert list(result["input_shapes"].values()) == [[1, 49, 10, 1]]  # what the board really ran
+    assert result["device_facts"]["python"] and result["runtime"]["name"] in ("ai_edge_litert", "tflite_runtime")
+    measured = board.workdir / "store" / result["model_sha256"] / model.name  # measured from the board's store
+    assert measured.read_bytes() == model.read_bytes()
 
 
 def test_deploy_by_tag_runs_boards_in_parallel(board, sources, converted, tmp_path):
@@ -71,7 +79,11 @@ def test_deploy_by_tag_runs_boards_in_parallel(board, sources, converted, tmp_pa
     board.inventory.write_text(json.dumps({"devices": entries}))
     data = run_json("deploy", sources["dense"], "--tag", "lab", "--inventory", board.inventory, "--runs", 3)
     assert sorted(d["device"] for d in data["devices"]) == ["left", "right"]
-    assert all(d["error"] is None and len(d["results"]) == 2 for d in data["devices"])
+    for device in data["devices"]:
+        assert device["error"] is None
+        assert [Path(r["model"]).name for r in device["results"]] == ["dense.float32.tflite", "dense.dynamic.tflite"]
+        for result in device["results"]:  # each board measured from its own work folder
+            assert (tmp_path / device["device"] / "store" / result["model_sha256"]).is_dir()
 
 
 def test_the_board_refuses_an_upload_whose_hash_differs(board, tmp_path):
@@ -178,7 +190,8 @@ def test_hung_agent_on_the_board_is_killed(board, converted, tmp_path):
     model = converted["kws"].variant("dynamic").path
     result, python = bench_with_fault(board, model, tmp_path, "os.kill(os.getpid(), signal.SIGSTOP)", 3)
     assert "sent nothing for 3 s" in result.error["message"]
-    stopped = subprocess.run(["pgrep", "-f", str(python)], capture_output=True, text=True).stdout.split()
+    agent = python.parent / "fault_agent.py"  # on the agent's own command line (the wrapper execs into it)
+    stopped = subprocess.run(["pgrep", "-f", str(agent)], capture_output=True, text=True).stdout.split()
     assert stopped == []  # killed on the board, not left frozen
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -86,8 +87,9 @@ def test_keys_from_a_running_ssh_agent(board, sshd, tmp_path, monkeypatch):
     sock = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     try:
-        while not sock.exists():
-            pass
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         subprocess.run(["ssh-add", "-q", str(sshd.client_key)], check=True, env={**os.environ})
         board.write(identity_file=None)  # no key file anywhere: only the agent has it

@@ -148,7 +148,8 @@ import pathlib, time
 from edgedq.store.engine import open_store
 from edgedq.store.records import Run, record
 pathlib.Path({str(tmp_path)!r}, f"ready-{{time.monotonic_ns()}}").touch()
-while not pathlib.Path({str(go)!r}).exists():  # imports done: all four start at one moment
+deadline = time.monotonic() + 120
+while not pathlib.Path({str(go)!r}).exists() and time.monotonic() < deadline:  # all four start at one moment
     time.sleep(0.001)
 record(open_store(), Run('bench'))
 """

@@ -224,6 +224,17 @@ def custom_layer_net(folder: Path) -> Path:
     return folder / "custom.keras"
 
 
+def two_depthwise_cnn(path: Path) -> Path:
+    """Two depthwise convolutions of 1152 weights: TensorFlow's own hybrid recipe leaves both outside XNNPACK."""
+    import keras
+
+    keras.utils.set_random_seed(11)
+    keras.Sequential([keras.Input((8, 8, 128)), keras.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
+                      keras.layers.Conv2D(128, 1, activation="relu"), keras.layers.DepthwiseConv2D(3, padding="same"),
+                      keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)]).save(path)  # fmt: skip
+    return path
+
+
 def sized_cnn(path: Path, width: int) -> Path:
     """A plain CNN whose work grows with ``width`` (two 3x3 convs of ``width`` channels on 32x32)."""
     import keras
