@@ -138,7 +138,7 @@ def test_json_results_of_old_are_taken_in_once(tmp_path, edgedq_home):
 
 
 def test_first_runs_at_the_same_moment_create_the_store_once(store, tmp_path):
-    """Four terminals, a store that is not there yet and an old JSON file: one schema, four runs, one import."""
+    """Eight terminals, a store that is not there yet and an old JSON file: one schema, eight runs, one import."""
     results = tmp_path / "home" / "results"
     results.mkdir(parents=True)
     (results / "old.json").write_text(json.dumps({"source": "a.keras", "results": [{"model": "/m/a.tflite"}]}))
@@ -149,15 +149,15 @@ from edgedq.store.engine import open_store
 from edgedq.store.records import Run, record
 pathlib.Path({str(tmp_path)!r}, f"ready-{{time.monotonic_ns()}}").touch()
 deadline = time.monotonic() + 120
-while not pathlib.Path({str(go)!r}).exists() and time.monotonic() < deadline:  # all four start at one moment
+while not pathlib.Path({str(go)!r}).exists() and time.monotonic() < deadline:  # all eight start at one moment
     time.sleep(0.001)
 record(open_store(), Run('bench'))
 """
     env = {**os.environ, "EDGEDQ_HOME": str(tmp_path / "home"), "EDGEDQ_STORE": store}
     starts = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
-              for _ in range(4)]  # fmt: skip
+              for _ in range(8)]  # fmt: skip
     deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+    while len(list(tmp_path.glob("ready-*"))) < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
     go.touch()
     failures = [error for process in starts if (error := process.communicate(timeout=120)[1]) and process.returncode]
@@ -165,7 +165,7 @@ record(open_store(), Run('bench'))
     with open_store(store).connect() as connection:
         kinds = sorted(connection.execute(select(runs.c.kind)).scalars())
         imported = connection.execute(select(imported_files.c.path)).scalars().all()
-    assert kinds == ["bench"] * 4 + ["imported"] and imported == [str(results / "old.json")]
+    assert kinds == ["bench"] * 8 + ["imported"] and imported == [str(results / "old.json")]
 
 
 def test_history_filters(store, converted):

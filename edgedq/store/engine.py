@@ -9,6 +9,8 @@ wrote before there was a store.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
@@ -19,6 +21,7 @@ from edgedq.errors import DeviceError, OutputError
 from edgedq.store.schema import MIGRATIONS, SCHEMA_VERSION, metadata, schema_version
 
 _ENGINES: dict[str, Engine] = {}
+_SQLITE_BUSY_S = 30  # how long a writer waits for another before the store is called locked
 _MIGRATION_LOCK = 0x65646765  # "edge": the PostgreSQL advisory lock creating or migrating the store
 
 
@@ -34,10 +37,29 @@ def store_url(explicit: str | None = None) -> str:
 def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
     """WAL lets one process read while another writes; the busy timeout makes parallel writers queue, not fail."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_S * 1000}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor) -> None:  # type: ignore[no-untyped-def]
+    """Switch a new store to WAL, waiting for the others who are switching it at the same moment.
+
+    SQLite answers "database is locked" to a journal-mode change at once, without
+    calling the busy handler, so first runs that start together would fail here.
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_S
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_store(url: str | None = None) -> Engine:
@@ -49,7 +71,7 @@ def open_store(url: str | None = None) -> Engine:
         if url.startswith("sqlite:///"):
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_S})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), pool_pre_ping=True)
