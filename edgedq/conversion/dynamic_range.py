@@ -83,9 +83,16 @@ def _skip_reason(recipe: DynamicRangeRecipe, op_type: str, name: str, weights: n
         return "weights not constant float32"
     if weights.size < recipe.min_weight_elements:
         return f"fewer than {recipe.min_weight_elements} weights"
-    if recipe.keep_float and (re.search(recipe.keep_float, op_type) or re.search(recipe.keep_float, name)):
+    if keeps_float(recipe.keep_float, op_type, name):
         return "matched --keep-float"
     return ""
+
+
+def keeps_float(keep_float: str | None, op_type: str, weight_name: str) -> bool:
+    """Whether ``--keep-float`` keeps an op in float: its type or its weight tensor's name matches (both modes)."""
+    if not keep_float:
+        return False
+    return bool(re.search(keep_float, op_type) or re.search(keep_float, weight_name))
 
 
 def quantize_dynamic_range(float_model: bytes, recipe: DynamicRangeRecipe) -> tuple[bytes, DynamicRangeReport]:

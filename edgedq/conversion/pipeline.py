@@ -50,6 +50,8 @@ class Variant:
         quantization = self.manifest.get("quantization") or {}
         if self.mode == "dynamic" and quantization.get("quantized_weights") == 0:
             notes.append(f"dynamic: no weight was quantized ({quantization.get('kept_float')}): it is float32")
+        if self.mode == "int8" and quantization.get("kept_float") == []:
+            notes.append("int8: --keep-float matched no op: it is plain int8")
         return notes
 
 

@@ -152,15 +152,26 @@ def calibration_samples(prepared: Prepared, arrays: dict[str, np.ndarray]) -> li
 
 
 def run_converter(
-    converter: Any, mode: str, calibration: list[dict[str, np.ndarray]] | list[list[np.ndarray]] | None = None
+    converter: Any,
+    mode: str,
+    calibration: list[dict[str, np.ndarray]] | list[list[np.ndarray]] | None = None,
+    keep_float: str | None = None,
 ) -> bytes:
-    """Configure one converter for ``mode`` and convert; unsupported ops are named in the error."""
+    """Configure one converter for ``mode`` and convert; unsupported ops are named in the error.
+
+    For int8, ``keep_float`` (a ``--keep-float`` regex on op type or weight tensor name) keeps the ops it matches
+    in float, with QUANTIZE/DEQUANTIZE around them: QuantizationDebugger's selective quantization.
+    """
     import tensorflow as tf
 
     converter.optimizations = []
     converter.target_spec.supported_types = []
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.representative_dataset = None
+    converter._experimental_calibrate_only = False
+    if mode == "int8" and keep_float:
+        assert calibration is not None
+        return _selective_int8(converter, calibration, keep_float)
     if mode == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -179,6 +190,48 @@ def run_converter(
 
 def _dataset(examples: list[Any]) -> Iterator[Any]:
     yield from examples
+
+
+def _selective_int8(converter: Any, calibration: list[Any], keep_float: str) -> bytes:
+    """Calibrate, then quantize every op but those ``keep_float`` matches (denylisted by output tensor name)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert as tf_convert
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.representative_dataset = lambda: _dataset(calibration)
+    converter._experimental_calibrate_only = True
+    try:
+        calibrated = bytes(converter.convert())
+        nodes = kept_nodes(calibrated, keep_float)
+        return bytes(tf_convert.mlir_quantize(calibrated, disable_per_channel=False, fully_quantize=False,
+                                              denylisted_nodes=nodes or None))  # fmt: skip
+    except Exception as exc:
+        raise conversion_error(exc, "int8") from exc
+    finally:
+        converter._experimental_calibrate_only = False
+
+
+def kept_nodes(model: bytes, keep_float: str, float_only: bool = False) -> list[str]:
+    """Output tensor names of the ops whose type or weight tensor name ``keep_float`` matches (``float_only``:
+    of those, the ones whose output is float: what a quantized model really kept)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edgedq.conversion.dynamic_range import keeps_float
+    from edgedq.tflite import flatbuffer
+
+    parsed = flatbuffer.read_model(model)
+    found = []
+    for ref in flatbuffer.iter_ops(parsed):
+        tensors = parsed.subgraphs[ref.subgraph].tensors
+        inputs = list(ref.operator.inputs if ref.operator.inputs is not None else [])
+        weight = flatbuffer.tensor_name(tensors[inputs[1]]) if len(inputs) > 1 and inputs[1] >= 0 else ""
+        if not keeps_float(keep_float, ref.op_type, weight):
+            continue
+        outputs = [tensors[i] for i in ref.operator.outputs]
+        if not float_only or all(t.type == schema.TensorType.FLOAT32 for t in outputs):
+            found += [flatbuffer.tensor_name(t) for t in outputs]
+    return found
 
 
 def conversion_error(exc: BaseException, mode: str) -> ConversionFailed:

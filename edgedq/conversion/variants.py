@@ -18,6 +18,7 @@ from typing import Any
 from edgedq import __version__, files
 from edgedq.conversion.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range
 from edgedq.conversion.sources import ModelSource
+from edgedq.conversion.tf_driver import kept_nodes
 from edgedq.conversion.worker import Job, convert_in_child
 from edgedq.errors import BadInput, EdgedqError
 from edgedq.tflite import flatbuffer
@@ -80,9 +81,13 @@ class VariantBuilder:
 
     def key(self, mode: str) -> str:
         material = {"source": self.source.sha256, "mode": mode, "versions": self.versions, **self.options.as_dict()}
+        if mode not in ("dynamic", "int8"):  # --keep-float changes nothing else: float32 is shared by every recipe
+            material["keep_float"] = None
         material["calibration"] = (self.options.calibration or {}).get("sha256")  # the bytes, not where they lie
         material["data"] = (self.options.data or {}).get("sha256")
         material["recipe"] = self.recipe.as_dict() if mode == "dynamic" else None
+        if mode == "int8" and self.options.keep_float:  # selective int8: another recipe than plain int8
+            material["recipe"] = {"int8_keep_float": self.options.keep_float}
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
     def cached(self, mode: str) -> tuple[Path, Path]:
@@ -101,7 +106,8 @@ class VariantBuilder:
         if outputs:
             calibration = self.options.calibration["path"] if self.options.calibration else None
             job = Job(str(self.source.path), self.source.kind.value, self.source.sha256, outputs,
-                      self.options.batch, self.options.custom_objects, calibration, self.verbose)  # fmt: skip
+                      self.options.batch, self.options.custom_objects, calibration, self.verbose,
+                      self.options.keep_float)  # fmt: skip
             outcome = convert_in_child(job, self.on_stage)
             self.log.append(outcome.log)
             for path in outputs.values():  # the model author's output names, not output_0 ...
@@ -109,6 +115,9 @@ class VariantBuilder:
                 files.atomic_write_bytes(Path(path), renamed)
             if "int8" in outputs:
                 quantization["int8"] = {"calibration_samples": outcome.calibration_samples}
+                if self.options.keep_float:
+                    kept = kept_nodes(Path(outputs["int8"]).read_bytes(), self.options.keep_float, float_only=True)
+                    quantization["int8"]["kept_float"] = kept
         if "dynamic" in wanted:
             self.on_stage("quantizing weights (dynamic range)")
             data, report = quantize_dynamic_range(self.cached("float32")[0].read_bytes(), self.recipe)
@@ -130,7 +139,7 @@ class VariantBuilder:
             "edgedq_manifest": MANIFEST_VERSION,
             "source": {"path": str(self.source.path), "kind": self.source.kind.value, "sha256": self.source.sha256},
             "mode": mode,
-            "options": self.options.as_dict(),
+            "options": {**self.options.as_dict(), **({} if mode in ("dynamic", "int8") else {"keep_float": None})},
             "versions": self.versions,
             "model": {
                 "sha256": hashlib.sha256(data).hexdigest(),

@@ -34,6 +34,7 @@ class Job:
     custom_objects: list[str] = field(default_factory=list)
     calibration: str | None = None  # an .npz, for int8
     verbose: bool = False
+    keep_float: str | None = None  # int8: ops to keep in float (--keep-float)
 
 
 @dataclass
@@ -110,7 +111,8 @@ def main() -> None:
                 assert job.calibration is not None
                 samples = tf_driver.calibration_samples(prepared, agent_inputs.read_npz(job.calibration))
             _report(event="stage", mode=f"converting {mode}", text=f"converting with TensorFlow ({mode})")
-            files.atomic_write_bytes(Path(target), tf_driver.run_converter(prepared.converter, mode, samples))
+            keep = job.keep_float if mode == "int8" else None
+            files.atomic_write_bytes(Path(target), tf_driver.run_converter(prepared.converter, mode, samples, keep))
             _report(event="done", mode=mode, output_names=prepared.output_names,
                     calibration_samples=len(samples) if samples else 0)  # fmt: skip
     except EdgedqError as error:

@@ -1,6 +1,7 @@
 """Which measured models are variants of one source, so a speedup is only ever taken against its own float32.
 
-Converted variants are named ``<stem>.<mode>.tflite`` side by side (``convert``, ``prepare_models``).
+Converted variants are named ``<stem>.<mode>.tflite`` side by side (``convert``, ``prepare_models``); ``tune``'s
+candidates with layers kept in float are ``<stem>.<mode>-keep<k>.tflite``, variants of the same source.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-_VARIANT = re.compile(r"^(?P<stem>.+)\.(?P<mode>float32|dynamic|float16|int8)\.tflite$")
+_VARIANT = re.compile(r"^(?P<stem>.+)\.(?P<mode>float32|dynamic|float16|int8)(?:-keep\d+)?\.tflite$")
 
 
 def variant_mode(path: str) -> str | None:

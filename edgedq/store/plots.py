@@ -92,6 +92,35 @@ def accuracy_latency(points: Sequence[tuple[str, float, float, str | None]]) -> 
     return figure
 
 
+def pareto(tuned: dict[str, Any]) -> plt.Figure:
+    """A tune run on one board: every candidate's accuracy against latency, the budget line, the Pareto front
+    (joined) and the chosen candidate (ringed)."""
+    metric, front = tuned.get("metric") or "p50", tuned.get("pareto_front") or []
+    measured = [c for c in tuned.get("candidates") or [] if c.get("accuracy") is not None and c.get("latency_ms")]
+    chosen = (tuned.get("chosen") or {}).get("name")
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    for index, c in enumerate(sorted(measured, key=lambda c: c["latency_ms"][metric])):
+        x, y = c["latency_ms"][metric], 100 * c["accuracy"]
+        axes.scatter(x, y, s=60, color=COLOURS.get(c.get("mode"), COLOURS[None]), zorder=3,
+                     alpha=1.0 if c.get("within_budget") else 0.45)  # fmt: skip
+        if c["name"] == chosen:
+            axes.scatter(x, y, s=260, facecolors="none", edgecolors="black", linewidths=1.5, zorder=4)
+        axes.annotate(c["name"], (x, y), xytext=(6, 4 - 11 * (index % 3)), textcoords="offset points", fontsize=8)
+    on_front = sorted((c for c in measured if c["name"] in front), key=lambda c: c["latency_ms"][metric])
+    if on_front:  # joined, each point marked (a front of one point is still shown)
+        axes.plot([c["latency_ms"][metric] for c in on_front], [100 * c["accuracy"] for c in on_front], marker="s",
+                  markersize=3, color="black", alpha=0.5, zorder=2, label="Pareto front")  # fmt: skip
+    if tuned.get("float32_accuracy") is not None and tuned.get("max_drop_points") is not None:
+        floor = 100 * tuned["float32_accuracy"] - tuned["max_drop_points"]
+        budget = f"budget: float32 - {tuned['max_drop_points']:g} pts"
+        axes.axhline(floor, color="#c44e52", linestyle="--", linewidth=1, label=budget)
+    axes.set_xlabel(f"{metric} latency (ms); ringed: chosen, faded: over the budget")
+    axes.set_ylabel("top-1 accuracy (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(frameon=False, fontsize=8, loc="lower right")
+    return figure
+
+
 def operators(by_type: Sequence[dict[str, Any]], title: str) -> plt.Figure:
     """Time per operator type from a profile, largest first."""
     top = sorted(by_type, key=lambda o: -o["avg_ms"])[:12]

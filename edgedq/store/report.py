@@ -98,6 +98,13 @@ def _device_section(engine: Engine, device: str, rows: list[dict[str, Any]]) -> 
                   for r in evals if r["model_name"] in fastest]  # fmt: skip
         if points:
             section.add("figure", plots.accuracy_latency(points))
+    for tuned in (r for r in rows if r["kind"] == "tune" and not r.get("error") and r.get("details")):
+        details = tuned["details"]
+        section.add("h3", f"tune: {(details.get('chosen') or {}).get('name')} chosen")
+        section.add("p", str(details.get("reason") or ""))
+        if details.get("stopped_early"):
+            section.add("warn", f"stopped early: {details['stopped_early']}")
+        section.add("figure", plots.pareto(details))
     profiled = [r for r in rows if r["kind"] == "profile" and not r.get("error")] + bench
     for r in profiled:
         profile = (r.get("details") or {}).get("profile") or {}
