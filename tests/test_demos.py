@@ -38,3 +38,18 @@ def test_speech_demo_on_local():
     assert any("SYNTHETIC" in note for note in report["notes"])
     right = sum(s["predictions"]["dynamic"] == s["label"] for s in report["samples"])
     assert len(report["samples"]) == 8 and right >= 6
+
+
+@pytest.mark.ssh
+def test_speech_demo_on_the_board(board):
+    """The on-board front end and model give what they give here: the same voices, the same accuracy bar."""
+    report = run_json("demo", "speech", "--device", "board", "--inventory", board.inventory, "--runs", 3)
+    accuracy = {v["mode"]: v["accuracy"] for v in report["variants"]}
+    assert accuracy["float32"] >= 0.85 and abs(accuracy["dynamic"] - accuracy["float32"]) <= 0.02
+    assert all(v["latency_ms"]["p50"] > 0 for v in report["variants"])
+
+
+def test_vision_demo_full_trains_on_more_augmented_data():
+    report = run_json("demo", "vision", "--full", "--runs", 2)
+    assert any("(+4x augmented)" in note for note in report["notes"]), report["notes"]  # the quick setting: 2x
+    check_vision(report)

@@ -16,7 +16,7 @@ from edgedq_agent.protocol import emit, log
 from edgedq_agent.runtime import AgentFailure, find_runtime, locate_runtime
 from edgedq_agent.verify import verify_files
 
-HANDLED = ("bench", "eval", "run", "probe", "profile")
+HANDLED = ("bench", "eval", "run", "probe", "profile", "live_speech", "live_vision")
 
 
 def _handler(kind):
@@ -33,6 +33,14 @@ def _handler(kind):
         from edgedq_agent.profile import run_profile
 
         return run_profile
+    if kind == "live_speech":
+        from edgedq_agent.live_speech import run_live_speech
+
+        return run_live_speech
+    if kind == "live_vision":
+        from edgedq_agent.live_vision import run_live_vision
+
+        return run_live_vision
     from edgedq_agent.evaluate import run_eval, run_samples
 
     return {"eval": run_eval, "run": run_samples}[kind]

@@ -17,10 +17,10 @@ _OUT = sys.stdout
 current_request: Any = None  # the id of the request being served: progress names it
 
 
-def emit(kind: str, **fields: Any) -> None:
-    fields["type"] = kind
+def emit(message_type: str, /, **fields: Any) -> None:
+    fields["type"] = message_type
     fields.setdefault("protocol", PROTOCOL_VERSION)
-    if kind == "progress":
+    if message_type in ("progress", "event"):  # an event's own ``kind`` is a field
         fields.setdefault("id", current_request)
     # NaN and Infinity are not JSON: the host refuses them, so they never leave the board
     _OUT.write(json.dumps(fields, separators=(",", ":"), default=_plain, allow_nan=False) + "\n")

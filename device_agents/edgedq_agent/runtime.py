@@ -141,13 +141,21 @@ def _numpy_mismatch(runtime_name: str) -> Optional[str]:
     return None
 
 
-def load_interpreter(runtime: Runtime, model: Union[str, bytes], threads: int, xnnpack: bool) -> Any:
-    """An interpreter for a path or the model's bytes, not yet allocated; XNNPACK off means no default delegates."""
+def load_interpreter(
+    runtime: Runtime, model: Union[str, bytes], threads: int, xnnpack: bool, preserve_all_tensors: bool = False
+) -> Any:
+    """An interpreter for a path or the model's bytes, not yet allocated; XNNPACK off means no default delegates.
+
+    ``preserve_all_tensors`` keeps every intermediate tensor readable after ``invoke`` (builtin kernels only:
+    a delegate computes its partition's tensors out of the interpreter's sight), for per-layer error on a host.
+    """
     module = runtime.module
     source = "model_content" if isinstance(model, bytes) else "model_path"
     kwargs = {source: model, "num_threads": threads}
     if not xnnpack:
         kwargs["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
     try:
         return module.Interpreter(**kwargs)
     except Exception as exc:

@@ -78,9 +78,12 @@ class DemoReport:
 
 
 def demo_folder(demo: str, settings: dict[str, Any]) -> Path:
-    """Where a demo caches its data and model: named by the settings, so a change retrains."""
+    """Where a demo caches its data and model: named by the settings, so a change retrains.
+
+    A cache folder (``EDGEDQ_CACHE`` when set, else the edgedq home): runs with private homes share the training.
+    """
     key = hashlib.sha256(json.dumps({"demo": demo, **settings}, sort_keys=True).encode()).hexdigest()[:12]
-    folder = files.edgedq_home() / "demos" / f"{demo}-{key}"
+    folder = files.cache_dir("demos") / f"{demo}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -19,10 +19,11 @@ from typing import IO, Any, Protocol
 
 import edgedq_agent
 
-from edgedq.device.protocol import check_result, parse
-from edgedq.errors import AgentError, BadInput, EdgedqError, RuntimeMissing
+from edgedq.device.protocol import check_event, check_result, parse
+from edgedq.errors import AgentError, BadInput, DeviceError, EdgedqError, RuntimeMissing
 
 Progress = Callable[[dict[str, Any]], None]
+OnEvent = Callable[[dict[str, Any]], None]  # a streaming request's events (checked), as they arrive
 
 # Agent error codes -> the host's error classes (and so exit codes).
 _ENVELOPE = ("type", "id", "protocol")  # protocol fields of every message, not part of a result
@@ -36,6 +37,10 @@ _ERROR_CLASSES: dict[str, type[EdgedqError]] = {
     "bad_inputs": BadInput,
     "inference_failed": BadInput,
     "profiler_unavailable": RuntimeMissing,  # the device's runtime has no profiler edgedq can read
+    "bad_source": BadInput,  # a live demo's file that is not what --source says
+    "source_missing": DeviceError,  # the board lacks arecord, rpicam-vid, ffmpeg or the cmd: command
+    "source_failed": DeviceError,  # it ran and failed (no microphone, camera busy ...)
+    "source_silent": DeviceError,  # it ran and sent nothing
 }
 
 
@@ -162,11 +167,17 @@ class AgentClient:
         return message
 
     def request(
-        self, kind: str, body: dict[str, Any], on_progress: Progress | None = None, deadline_s: float | None = None
+        self,
+        kind: str,
+        body: dict[str, Any],
+        on_progress: Progress | None = None,
+        deadline_s: float | None = None,
+        on_event: OnEvent | None = None,
     ) -> dict[str, Any]:
         """Send one request; progress goes to ``on_progress``; the checked result comes back without its envelope.
 
-        ``deadline_s`` bounds the whole request, however much progress the agent reports.
+        ``deadline_s`` bounds the whole request, however much progress the agent reports; a streaming request's
+        events go to ``on_event`` (an exception raised there, Ctrl-C included, kills the agent on its way out).
         """
         self._counter += 1
         request_id = f"{kind}-{self._counter}"
@@ -181,6 +192,14 @@ class AgentClient:
             if message["type"] == "progress":
                 if on_progress:
                     on_progress(message)
+            elif message["type"] == "event":
+                try:
+                    check_event(kind, message)
+                except EdgedqError:
+                    self.process.kill()
+                    raise
+                if on_event:
+                    on_event({k: v for k, v in message.items() if k not in _ENVELOPE})
             elif message["type"] == "result":
                 return check_result(kind, {k: v for k, v in message.items() if k not in _ENVELOPE})
             elif message["type"] == "error":
@@ -197,11 +216,18 @@ def one_request(
     timeout: float,
     on_progress: Progress | None = None,
     deadline_s: float | None = None,
+    on_hello: OnEvent | None = None,
+    on_event: OnEvent | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A fresh agent process for one request: its hello and its result (it ends when this returns)."""
+    """A fresh agent process for one request: its hello and its result (it ends when this returns).
+
+    ``on_hello`` sees the hello before the request goes (a streaming caller shows what the board is at once).
+    """
     with AgentClient(process, device, timeout) as client:
         hello = client.start()
-        return hello, client.request(kind, body, on_progress, deadline_s)
+        if on_hello:
+            on_hello(hello)
+        return hello, client.request(kind, body, on_progress, deadline_s, on_event)
 
 
 def error_from_agent(device: str, message: dict[str, Any]) -> EdgedqError:

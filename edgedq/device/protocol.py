@@ -122,6 +122,71 @@ PROFILE = {  # the runtime profiler's raw events: one time per run (µs) for eac
     "outputs": OUTPUTS,
 }
 
+LIVE_TICK = {  # what every tick of a live loop carries: its raw figures since the last tick, and the meter's
+    "wall_s": MILLISECONDS,
+    "latency_ms": listof(MILLISECONDS),
+    "cpu_percent": MILLISECONDS,
+    "rss_kb": optional(COUNT),
+    "peak_rss_kb": optional(COUNT),
+    "thermal": optional(THERMAL),
+}
+LIVE_TOTALS = {
+    "runtime": RUNTIME,
+    "delegation": DELEGATION,
+    "source": TEXT,
+    "source_error": optional(TEXT),
+    "ended": TEXT,
+    "stream_s": MILLISECONDS,
+    "cpu_percent": MILLISECONDS,
+    "memory_kb": mapping({"rss": optional(COUNT), "peak_rss": optional(COUNT)}),
+    "thermal": mapping({"start": THERMAL, "end": THERMAL}),
+}
+
+
+def parallel(*names: str) -> Check:
+    """Lists in one object that describe the same items: as many of each."""
+
+    def parallel_check(value: Any, where: str) -> None:
+        lengths = {name: len(value[name]) for name in names if isinstance(value.get(name), list)}
+        if len(set(lengths.values())) > 1:
+            _fail(where, f"has lists of different lengths: {lengths}")
+
+    return parallel_check
+
+
+def every(*checks: Check) -> Check:
+    def every_check(value: Any, where: str) -> None:
+        for check in checks:
+            check(value, where)
+
+    return every_check
+
+
+# The events of each streaming request, by their ``kind``.
+EVENTS: dict[str, dict[str, Check]] = {
+    "live_speech": {
+        "tick": mapping({**LIVE_TICK, "stream_s": MILLISECONDS, "processing_s": MILLISECONDS, "windows": COUNT}),
+        "detection": mapping({"time_s": MILLISECONDS, "keyword": TEXT, "score": NUMBER, "latency_ms": MILLISECONDS}),
+    },
+    "live_vision": {
+        "tick": every(
+            mapping(
+                {
+                    **LIVE_TICK,
+                    "processed": COUNT,
+                    "dropped": COUNT,
+                    "last": optional(mapping({"frame": COUNT, "score": NUMBER})),
+                    "frame": listof(COUNT),
+                    "t_s": listof(MILLISECONDS),
+                    "score": listof(NUMBER),
+                    "label": listof(optional(TEXT)),
+                }
+            ),
+            parallel("frame", "t_s", "latency_ms", "score", "label"),
+        ),
+    },
+}
+
 MESSAGES: dict[str, dict[str, Check]] = {
     "hello": {
         "agent_version": TEXT,
@@ -129,6 +194,7 @@ MESSAGES: dict[str, dict[str, Check]] = {
         "runtime_error": optional(mapping(ERROR)),
     },
     "progress": {"id": TEXT, "phase": TEXT, "done": COUNT, "target": COUNT},
+    "event": {"id": TEXT, "kind": TEXT},  # a streaming request's own news: checked by EVENTS
     "error": {"id": optional(TEXT), **ERROR},
     "result": {"id": TEXT},
 }
@@ -158,6 +224,13 @@ RESULTS: dict[str, dict[str, Check]] = {
     },
     "probe": {"runtime": RUNTIME, "runtime_load_ms": MILLISECONDS, "probe_ms": MILLISECONDS, "delegation": DELEGATION},
     "profile": PROFILE,
+    "live_speech": {
+        **LIVE_TOTALS,
+        "windows": COUNT,
+        "processing_s": MILLISECONDS,
+        "real_time_factor": optional(MILLISECONDS),
+    },
+    "live_vision": {**LIVE_TOTALS, "processed": COUNT, "dropped": COUNT},
 }
 
 
@@ -186,6 +259,15 @@ def parse(line: str) -> dict[str, Any]:
         _fail("a message", f"has unknown type {kind!r}" if kind is not None else "has no 'type'")
     mapping(MESSAGES[kind])(message, kind)
     return message
+
+
+def check_event(request: str, event: dict[str, Any]) -> dict[str, Any]:
+    """An ``event`` message of a ``request``, as that request's events are defined (an unknown kind is refused)."""
+    kinds = EVENTS.get(request, {})
+    if event.get("kind") not in kinds:
+        _fail(f"a {request} event", f"has unknown kind {event.get('kind')!r}")
+    kinds[event["kind"]](event, f"the {request} {event['kind']} event")
+    return event
 
 
 def check_result(kind: str, result: dict[str, Any]) -> dict[str, Any]:

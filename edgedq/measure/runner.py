@@ -106,11 +106,13 @@ class AgentRunner:
         *,
         verify: list[Path] = (),  # type: ignore[assignment]
         deadline_s: float | None = None,
+        on_hello: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """A fresh agent process answers one request: (its hello, the result); its progress becomes events.
 
         The agent checks each ``verify`` file's sha256 before it uses it; ``timeout`` bounds the agent's silence,
-        ``deadline_s`` the whole request.
+        ``deadline_s`` the whole request.  A streaming request's hello and events go to ``on_hello``/``on_event``.
         """
         body = {**body, "verify": {self.remote(path): sha256_file(Path(path)) for path in verify}}
 
@@ -120,4 +122,4 @@ class AgentRunner:
                 self.notify(event)
 
         process = self.connection.start_agent(self.agent.path)
-        return one_request(process, self.device, kind, body, timeout, progress, deadline_s)
+        return one_request(process, self.device, kind, body, timeout, progress, deadline_s, on_hello, on_event)
