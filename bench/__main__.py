@@ -11,7 +11,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgedq_agent.system import cpu_features, cpu_model  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bench import agent_bench, convert_bench, models, profile_bench, soak, upload_bench  # noqa: E402
+from bench import (  # noqa: E402
+    agent_bench,
+    convert_bench,
+    live_bench,
+    models,
+    profile_bench,
+    soak,
+    tune_bench,
+    upload_bench,
+)
 
 WORK = Path(os.environ.get("EDGEDQ_BENCH_DIR", Path.home() / ".cache" / "edgedq" / "bench"))
 
@@ -66,8 +75,10 @@ def main() -> None:
     console.print(
         profile_bench.overhead({f"mobilenet_v2.{m}": converted[f"mobilenet_v2.{m}"] for m in ("float32", "dynamic")})
     )
+    console.print(live_bench.live_versus_modes())
     console.print(upload_bench.upload_versus_scp(converted["mobilenet_v2.float32"]))
     console.print(soak.soak([converted["ds_cnn.float32"], converted["ds_cnn.dynamic"]]))
+    console.print(tune_bench.tune_vision(WORK))
 
 
 def soak_only(runs: int) -> None:
@@ -79,7 +90,11 @@ def soak_only(runs: int) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["soak"]:
+    if sys.argv[1:2] == ["live"]:  # python -m bench live: the live demos' figures alone
+        Console(width=200).print(live_bench.live_versus_modes())
+    elif sys.argv[1:2] == ["tune"]:  # python -m bench tune: tune's figures alone
+        Console(width=200).print(tune_bench.tune_vision(WORK))
+    elif sys.argv[1:2] == ["soak"]:
         soak_only(int(sys.argv[2]) if len(sys.argv) > 2 else 200)
     else:
         main()

@@ -144,6 +144,17 @@ def test_statistics_against_hand_computation():
     assert stats.spread == pytest.approx((9.1 - 5.5) / 5.5)
 
 
+def test_statistics_of_sub_millisecond_and_zero_latencies():
+    """spread is (p90 - p50) / p50 at any scale, and 0 (not a division by zero) for a zero median; the figures
+    stored and shown are every statistic but the count."""
+    fast = LatencyStats.from_samples([0.25, 0.5, 0.5, 0.75, 1.0])
+    assert (fast.p50, fast.p90) == (0.5, pytest.approx(0.9)) and fast.spread == pytest.approx(0.8)
+    assert LatencyStats.from_samples([0.0, 0.0]).spread == 0.0
+    assert fast.as_dict() == {"mean": pytest.approx(0.6), "std": pytest.approx(0.065**0.5), "min": 0.25, "max": 1.0,
+                              "p50": 0.5, "p90": pytest.approx(0.9), "p95": pytest.approx(0.95),
+                              "p99": pytest.approx(0.99)}  # fmt: skip
+
+
 def test_thread_sweep_runs_each_configuration_in_a_fresh_process(converted):
     model = converted["dense"].variant("dynamic").path
     results = bench_local([model], DEVICE_PYTHON, threads=[1, 2], xnnpack=[True, False])

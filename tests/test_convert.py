@@ -14,6 +14,7 @@ import pytest
 
 import edgedq
 from edgedq.conversion.dynamic_range import DynamicRangeRecipe, quantize_dynamic_range, quantize_per_channel
+from edgedq.errors import BadInput
 from edgedq.files import sha256_file
 from edgedq.tflite import flatbuffer
 from edgedq.tflite.inspection import measure_delegation
@@ -57,17 +58,26 @@ def test_dynamic_is_one_xnnpack_partition_and_faithful(converted, name):
     assert fidelity["max_abs_error"] > 0  # it really is quantized
 
 
-def test_tensorflow_default_splits_depthwise_out_of_xnnpack(sources, tmp_path):
-    """The problem edgedq's recipe exists for: TF's own hybrid depthwise conv falls back."""
-    from edgedq.conversion.sources import make_converter, open_source
-    from edgedq.conversion.tf_driver import run_converter
-
-    data = run_converter(make_converter(open_source(sources["cnn"])), "tf-default")
-    path = tmp_path / "tf_default.tflite"
-    path.write_bytes(data)
-    _, delegation = measure_delegation(path)
+def test_tensorflow_default_splits_depthwise_out_of_xnnpack(tf_default):
+    """The problem edgedq's recipe exists for: TF's own hybrid depthwise conv falls back, alone."""
+    _, delegation = measure_delegation(tf_default["cnn"])
     assert delegation["fallback_ops"] == {"DEPTHWISE_CONV_2D": 1}
     assert delegation["partitions"] == 2
+    nodes = len(flatbuffer.read_model(tf_default["cnn"].read_bytes()).subgraphs[0].operators)
+    assert (delegation["total_nodes"], delegation["delegated_nodes"]) == (nodes, nodes - 1)
+
+
+def test_delegation_is_counted_whatever_the_tensor_numbers(converted, tmp_path):
+    """The model's output renumbered as tensor 0 (another converter's order): one partition still covers every node."""
+    from tests.support.rewrites import renumbered
+
+    data = converted["cnn"].variant("dynamic").path.read_bytes()
+    graph = flatbuffer.read_model(data).subgraphs[0]
+    path = tmp_path / "renumbered.tflite"
+    path.write_bytes(renumbered(data, int(graph.outputs[0])))
+    _, delegation = measure_delegation(path)
+    nodes = len(graph.operators)
+    assert delegation == {"partitions": 1, "delegated_nodes": nodes, "total_nodes": nodes, "fallback_ops": {}}
 
 
 def test_fallback_ops_are_counted_per_node(tmp_path):
@@ -119,6 +129,8 @@ def test_changed_options_miss_the_cache(sources, tmp_path):
     assert variant.manifest["ops"]["FULLY_CONNECTED"]["hybrid"] == 0
     kept = {"matched --keep-float": 1, "fewer than 1024 weights": 1}  # the 128x5 output layer is small
     assert variant.manifest["quantization"]["kept_float"] == kept
+    recipe = {"op_types": ["CONV_2D", "FULLY_CONNECTED"], "min_weight_elements": 1024, "keep_float": "FULLY_CONNECTED"}
+    assert variant.manifest["quantization"]["recipe"] == recipe
 
 
 def test_keep_float_by_tensor_name(converted):
@@ -156,7 +168,117 @@ def test_per_channel_quantization_is_symmetric_and_bounded():
     restored = quantized.astype(np.float32) * scales[:, None, None, None]
     per_channel_step = scales[:, None, None, None] / 2
     assert np.all(np.abs(restored - weights) <= per_channel_step + 1e-7)
-    assert np.all(quantized[3] == 0)
+    assert np.all(quantized[3] == 0) and np.all(scales > 0)
+    # each channel's own largest weight is its +-127: the whole int8 range, channel by channel
+    assert np.abs(quantized).reshape(8, -1).max(axis=1).tolist() == [127, 127, 127, 0, 127, 127, 127, 127]
+
+
+def _quantized_ops(model) -> list[tuple]:
+    """Each CONV_2D and FULLY_CONNECTED as it is written: op version, weight type, quantized dimension, scales,
+    zero points, per-input asymmetric quantization."""
+    found = []
+    for ref in flatbuffer.iter_ops(model):
+        if ref.op_type in ("CONV_2D", "FULLY_CONNECTED"):
+            weights = model.subgraphs[ref.subgraph].tensors[ref.operator.inputs[1]]
+            quantization = weights.quantization
+            version = model.operatorCodes[ref.operator.opcodeIndex].version
+            scales, zero_points = np.asarray(quantization.scale), np.asarray(quantization.zeroPoint)
+            asymmetric = getattr(ref.operator.builtinOptions, "asymmetricQuantizeInputs", None)
+            found.append((ref.op_type, version, flatbuffer.type_name(weights.type), quantization.quantizedDimension,
+                          scales.round(9).tolist(), set(zero_points.tolist()), asymmetric))  # fmt: skip
+    return found
+
+
+def test_the_rewrite_writes_its_ops_as_tensorflows_own_hybrid_ops(converted, tf_default):
+    """Where TF's Optimize.DEFAULT and edgedq's recipe both quantize an op, it is written as TF writes it: the same
+    op version (runtimes choose kernels by it), int8 weights per output channel (dimension 0, zero points 0) with
+    TF's scales, and per-input asymmetric quantization on FULLY_CONNECTED."""
+    float32 = converted["cnn"].variant("float32").path.read_bytes()
+    ours = flatbuffer.read_model(quantize_dynamic_range(float32, DynamicRangeRecipe())[0])
+    theirs = flatbuffer.read_model(tf_default["cnn"].read_bytes())
+    assert [op[0] for op in _quantized_ops(ours)] == ["CONV_2D", "CONV_2D", "FULLY_CONNECTED"]
+    assert _quantized_ops(ours) == _quantized_ops(theirs)
+
+
+def _run(path: Path, feed: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], feed)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).astype(np.float64)
+
+
+@pytest.mark.parametrize("name", ["cnn", "dense", "kws"])
+def test_the_rewrite_runs_whole_on_xnnpack_close_to_float32_and_reports_its_real_error(converted, name, tmp_path):
+    """The rewrite itself (the cached variants were made by it in an earlier run): XNNPACK takes every node, the
+    outputs stay close to float32's, and each weight's reported error is that of the int8 values written."""
+    float_path = converted[name].variant("float32").path
+    float_model = flatbuffer.read_model(float_path.read_bytes())
+    data, report = quantize_dynamic_range(float_path.read_bytes(), DynamicRangeRecipe())
+    path = tmp_path / "dynamic.tflite"
+    path.write_bytes(data)
+    _, delegation = measure_delegation(path)
+    nodes = len(float_model.subgraphs[0].operators)
+    assert (delegation["partitions"], delegation["delegated_nodes"], delegation["total_nodes"]) == (1, nodes, nodes)
+    shape = flatbuffer.read_model(data).subgraphs[0].tensors[float_model.subgraphs[0].inputs[0]].shape
+    feed = np.random.default_rng(0).normal(size=list(shape)).astype(np.float32)
+    expected, got = _run(float_path, feed), _run(path, feed)
+    cosine = float((expected * got).sum() / np.linalg.norm(expected) / np.linalg.norm(got))
+    assert 0.99 <= cosine <= 1.0 + 1e-9 and np.abs(expected - got).max() > 0
+    model = flatbuffer.read_model(data)
+    float_tensors, tensors = float_model.subgraphs[0].tensors, model.subgraphs[0].tensors
+    originals = {flatbuffer.tensor_name(t): flatbuffer.buffer_array(float_model, t) for t in float_tensors}
+    written = {flatbuffer.tensor_name(t): t for t in tensors if flatbuffer.type_name(t.type) == "int8"}
+    assert sorted(q.tensor for q in report.quantized) == sorted(written)
+    for weight in report.quantized:
+        tensor, original = written[weight.tensor], originals[weight.tensor]
+        scales = np.asarray(tensor.quantization.scale).reshape((-1,) + (1,) * (original.ndim - 1))
+        restored = flatbuffer.buffer_array(model, tensor).astype(np.float32) * scales.astype(np.float32)
+        assert weight.elements == original.size
+        assert weight.max_abs_error == pytest.approx(np.abs(restored - original).max(), rel=1e-6)
+
+
+def test_weights_it_cannot_quantize_are_left_as_they_are_with_the_reason():
+    """A float16 model (weights behind DEQUANTIZE nodes, ops of one input) as a user brings it: nothing is touched."""
+    from tests.support import ROOT
+
+    source = (ROOT / ".cache" / "pretrained" / "face_detection_front.tflite").read_bytes()
+    model = flatbuffer.read_model(source)
+    convs = sum(ref.op_type == "CONV_2D" for ref in flatbuffer.iter_ops(model))
+    data, report = quantize_dynamic_range(source, DynamicRangeRecipe())
+    assert report.quantized == [] and report.kept_float == {"weights not constant float32": convs} and convs > 0
+    assert [flatbuffer.type_name(t.type) for t in flatbuffer.read_model(data).subgraphs[0].tensors] == [
+        flatbuffer.type_name(t.type) for t in model.subgraphs[0].tensors
+    ]
+
+
+def test_an_already_quantized_model_is_not_quantized_again(converted):
+    dynamic = converted["cnn"].variant("dynamic").path.read_bytes()
+    _, report = quantize_dynamic_range(dynamic, DynamicRangeRecipe())
+    assert report.quantized == [] and report.kept_float == {"weights not constant float32": 3}
+
+
+def test_the_rewrite_does_not_depend_on_tensor_numbers(converted):
+    """The dense layer's weights renumbered as tensor 0 (another converter's order) are quantized all the same."""
+    from tests.support.rewrites import renumbered
+
+    float32 = converted["cnn"].variant("float32").path.read_bytes()
+    model = flatbuffer.read_model(float32)
+    (dense,) = [ref for ref in flatbuffer.iter_ops(model) if ref.op_type == "FULLY_CONNECTED"]
+    moved = renumbered(float32, int(dense.operator.inputs[1]))
+    _, plain = quantize_dynamic_range(float32, DynamicRangeRecipe())
+    _, report = quantize_dynamic_range(moved, DynamicRangeRecipe())
+    assert [(q.op_type, q.tensor, q.elements) for q in report.quantized] == [
+        (q.op_type, q.tensor, q.elements) for q in plain.quantized
+    ]
+    assert len(report.quantized) == 3
+
+
+def test_a_keep_float_that_is_not_a_regular_expression_is_refused_at_once():
+    with pytest.raises(BadInput, match="not a valid regular expression"):
+        DynamicRangeRecipe(keep_float="conv(")
 
 
 def test_output_names_follow_modes(tmp_path: Path):

@@ -25,6 +25,19 @@ def test_score_by_hand():
     assert accuracy.recall == pytest.approx([0.5, 1.0, 0.5])
 
 
+def test_score_counts_classes_past_the_named_ones_and_top5_only_past_five_classes():
+    unnamed_label = score("m", [[0, 1], [0, 1]], np.array([0, 2]), ["a"])  # label 2: a third class
+    assert unnamed_label.classes == ["a", "1", "2"] and unnamed_label.confusion == [[1, 0, 0], [0, 0, 0], [1, 0, 0]]
+    unnamed_guess = score("m", [[0, 1], [2, 0]], np.array([0, 0]), ["a"])  # class 2 predicted
+    assert unnamed_guess.classes == ["a", "1", "2"] and unnamed_guess.confusion == [[1, 0, 1], [0, 0, 0], [0, 0, 0]]
+    assert unnamed_guess.precision == [1.0, None, 0.0] and unnamed_guess.recall == [0.5, None, None]
+    ranked = [[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]]  # the true class 5th, then 6th
+    assert score("m", ranked, np.array([4, 0]), list("abcdef")).top5 == 0.5
+    assert score("m", [r[:5] for r in ranked], np.array([4, 0]), list("abcde")).top5 is None  # 5 classes: no top-5
+    empty = score("m", [], np.array([], dtype=np.int64), ["a", "b"])
+    assert (empty.count, empty.top1, empty.confusion, empty.precision) == (0, 0.0, [[0, 0], [0, 0]], [None, None])
+
+
 @pytest.fixture(scope="module")
 def known_data(tmp_path_factory) -> tuple:
     """Scores whose ranking is fixed; 30 of 120 labels deliberately wrong: top-1 is exactly 0.75."""
@@ -62,6 +75,53 @@ def test_known_accuracy_on_the_board(board, probes, known_data):
     assert table.exit_code == 0 and "75.00%" in table.stdout and "per class" in table.stdout
 
 
+def test_a_reference_of_other_accuracy_gives_the_agreement_and_the_difference(probes, known_data, tmp_path):
+    """The identity classifier against its negation (which picks each sample's smallest score): 0.75 against the
+    10 labels of 120 that are the last choice, no sample alike; each model's run is announced."""
+    from edgedq.measure.evaluate import evaluate
+    from tests.support.rewrites import scaled_weights
+
+    path, top1, _ = known_data
+    negated = scaled_weights(probes["identity"], tmp_path / "negated.tflite", -1.0)
+    events: list = []
+    report = evaluate(probes["identity"], path, "local", reference=negated, on_event=events.append).as_dict()
+    assert (report["candidate"]["model"], report["reference"]["model"]) == (str(probes["identity"]), str(negated))
+    assert (report["candidate"]["top1"], report["reference"]["top1"]) == (top1, 10 / 120)
+    assert report["agreement"] == 0.0 and report["accuracy_delta_points"] == 66.6667  # (0.75 - 1/12) x 100
+    started = [e.label for e in events if type(e).__name__ == "RunStarted"]
+    assert started == [f"eval {probes['identity'].name}", "eval negated.tflite"]
+    assert report["notes"] == [f"classes by label: {', '.join(f'{i}={i}' for i in range(10))}"]
+
+
+def test_a_model_scoring_more_classes_than_the_data_names_is_noted(probes, tmp_path):
+    data = tmp_path / "five.npz"
+    x = np.random.default_rng(5).normal(size=(12, 10)).astype(np.float32)
+    np.savez(data, x=x, y=np.arange(12) % 5)
+    notes = run_json("eval", probes["identity"], "--data", data)["notes"]
+    assert notes[1:] == ["the model scores 10 classes, the data names 5: a prediction of a class the data does not "
+                         "name counts as wrong (give --classes to name them all)"]  # fmt: skip
+
+
+def test_a_bad_candidate_is_named_not_its_reference(probes, known_data, tmp_path):
+    bad = tmp_path / "candidate.tflite"
+    bad.write_bytes(b"not a model at all" * 10)
+    result = run("eval", bad, "--data", known_data[0], "--reference", probes["identity"])
+    assert result.exit_code == ExitCode.BAD_INPUT and "candidate.tflite" in result.stderr, result.output
+
+
+def test_images_are_resized_to_the_input_shape_asked_for(converted, tmp_path):
+    """--input-shape 1,16,16,3 for a model whose height and width are open: the images are made 16 x 16."""
+    from tests.support.rewrites import open_dims
+
+    folder = tmp_path / "images"
+    for label, value in (("cats", 40), ("dogs", 200)):
+        (folder / label).mkdir(parents=True)
+        Image.new("L", (64, 48), value).save(folder / label / "0.png")
+    model = open_dims(converted["cnn"].variant("dynamic").path, tmp_path / "any_size.tflite", (1, 2))
+    report = run_json("eval", model, "--data", folder, "--input-shape", "1,16,16,3")
+    assert report["candidate"]["count"] == 2
+
+
 def test_eval_table_and_bad_data(probes, tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((3, 10), np.float32))
@@ -72,15 +132,16 @@ def test_eval_table_and_bad_data(probes, tmp_path):
 
 
 def test_image_folder_is_resized_to_the_model(converted, tmp_path):
+    folder = tmp_path / "images"  # not tmp_path itself: the test's edgedq home is there
     for label, value in (("cats", 40), ("dogs", 200)):
-        (tmp_path / label).mkdir()
+        (folder / label).mkdir(parents=True)
         for i in range(3):
-            Image.new("L", (64, 48), value + i).save(tmp_path / label / f"{i}.png")
-    dataset = load_dataset(tmp_path, [1, 32, 32, 3])
+            Image.new("L", (64, 48), value + i).save(folder / label / f"{i}.png")
+    dataset = load_dataset(folder, [1, 32, 32, 3])
     x = np.load(dataset.x)
     assert x.shape == (6, 32, 32, 3) and dataset.classes == ["cats", "dogs"]
     assert x[0].max() == pytest.approx(40 / 255) and list(dataset.labels) == [0, 0, 0, 1, 1, 1]
-    report = run_json("eval", converted["cnn"].variant("dynamic").path, "--data", tmp_path)
+    report = run_json("eval", converted["cnn"].variant("dynamic").path, "--data", folder)
     assert report["candidate"]["count"] == 6
 
 
@@ -94,10 +155,11 @@ def write_wav(path, samples: np.ndarray) -> None:
 
 def test_wav_folder_gets_the_front_end_on_the_device(converted, tmp_path):
     t = np.arange(16000) / 16000
+    folder = tmp_path / "clips"
     for label, hz in (("low", 300), ("high", 3000)):
-        (tmp_path / label).mkdir()
-        write_wav(tmp_path / label / "a.wav", 0.5 * np.sin(2 * np.pi * hz * t))
-    report = run_json("eval", converted["kws"].variant("dynamic").path, "--data", tmp_path)  # input 49 x 10
+        (folder / label).mkdir(parents=True)
+        write_wav(folder / label / "a.wav", 0.5 * np.sin(2 * np.pi * hz * t))
+    report = run_json("eval", converted["kws"].variant("dynamic").path, "--data", folder)  # input 49 x 10
     assert report["candidate"]["count"] == 2 and report["candidate"]["classes"][:2] == ["high", "low"]
 
 

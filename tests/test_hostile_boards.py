@@ -84,6 +84,7 @@ def test_a_file_swapped_after_its_upload_is_refused_by_the_agent_and_the_launche
     [
         ("workdir", 0o777, None, "writable by others (mode 777)"),
         ("workdir", 0o770, None, "writable by others (mode 770)"),
+        ("workdir", 0o1777, None, "writable by others (mode 1777)"),  # sticky as /tmp: fine above it, not for it
         ("parent", 0o777, None, "writable by others (mode 777)"),
         ("workdir", 0o755, 65534, "owned by uid 65534"),
     ],
@@ -100,7 +101,7 @@ def test_a_work_folder_others_can_write_to_is_refused(where, mode, owner, expect
     model = converted["kws"].variant("dynamic").path
     result = run("bench", model, "--device", board.name, "--inventory", board.inventory, "--runs", 1)
     assert result.exit_code == ExitCode.DEVICE_STORAGE, result.output
-    assert expected in result.stderr and "chmod go-w" in result.stderr
+    assert expected in result.stderr and f"chmod go-w {target}" in result.stderr  # the folder to fix, named
     assert not any(workdir.rglob("*.tflite")) and not any(workdir.rglob("*.pyz"))
 
 

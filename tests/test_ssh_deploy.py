@@ -144,8 +144,9 @@ def test_full_disk_on_the_board(board, tmpfs, converted):
         digest = hashlib.sha256(model.read_bytes()).hexdigest()
         offer = connection.folder.offer(model, digest, connection.folder.store_path(digest, model.name))
         offer.read_answer()
-        with pytest.raises(DeviceStorageError, match="No space left"):
+        with pytest.raises(DeviceStorageError, match="No space left") as full:
             offer.send(lambda _n: None)
+    assert full.value.hint == "free space on the board or point workdir at a bigger disk"
     assert board.files(small / "edgedq") == []
 
 
@@ -154,7 +155,7 @@ def test_read_only_work_folder(board, tmpfs, converted):
     board.write(workdir=str(frozen / "edgedq"))
     result = run("bench", converted["kws"].variant("dynamic").path, "--device", "board", "--inventory", board.inventory)
     assert result.exit_code == ExitCode.DEVICE_STORAGE
-    assert "Read-only file system" in result.stderr and "workdir" in result.stderr
+    assert "Read-only file system" in result.stderr and "make the work folder writable by the SSH user" in result.stderr
 
 
 def test_no_python_on_the_board_says_setup(board, converted):

@@ -56,6 +56,7 @@ class ConfigResult:
     size_bytes: int = 0
     latency_ms: LatencyStats | None = None
     samples_ms: list[float] = field(default_factory=list)
+    warmup_ms: list[float] = field(default_factory=list)  # the warm-up runs, kept apart from the counted ones
     init_ms: float | None = None
     first_inference_ms: float | None = None
     memory_mb: dict[str, float | None] = field(default_factory=dict)
@@ -87,7 +88,7 @@ def _mb(kb: int | None) -> float | None:
 def _fill(result: ConfigResult, hello: dict[str, Any], reply: dict[str, Any]) -> None:
     result.device_facts = hello["facts"]
     result.runtime, result.runtime_load_ms = reply["runtime"], reply.get("runtime_load_ms")
-    result.samples_ms = reply["samples_ms"]
+    result.samples_ms, result.warmup_ms = reply["samples_ms"], reply["warmup_ms"]
     result.latency_ms = LatencyStats.from_samples(reply["samples_ms"])
     result.init_ms, result.first_inference_ms = reply["init_ms"], reply["first_inference_ms"]
     memory = reply["memory_kb"]
@@ -239,37 +240,43 @@ def _bench_on(
     report = BenchReport(connection.name)
     with AgentRunner(connection, data, options.lock_wait, notify) as runner:
         report.push = runner.push
-        inputs = runner.remote(options.inputs) if options.inputs else None
         for model in models:
-            digest, size = sha256_file(model), model.stat().st_size
             for threads in options.threads:
                 for xnnpack in options.xnnpack:
-                    result = ConfigResult(str(model), digest, connection.name, threads, xnnpack, size)
-                    label = f"{model.name} threads={threads}{'' if xnnpack else ' no-xnnpack'}"
-                    notify(RunStarted(connection.name, label))
-                    body = {
-                        "model": runner.remote(model),
-                        "threads": threads,
-                        "xnnpack": xnnpack,
-                        "runs": options.runs,
-                        "warmup": options.warmup,
-                        "min_secs": options.min_secs,
-                        "max_secs": options.max_secs,
-                        "inputs": inputs,
-                        "input_shapes": [[name, dims] for name, dims in options.input_shapes],
-                        "profile": options.profile,
-                    }
-                    try:
-                        files = [model, *([options.inputs] if options.inputs else [])]
-                        hello, reply = runner.request(
-                            "bench", body, options.timeout, label, verify=files, deadline_s=options.deadline_s
-                        )
-                        _fill(result, hello, reply)
-                    except ConnectionFailed:
-                        raise  # the device is gone: its other configurations cannot run either
-                    except EdgedqError as error:
-                        result.error = error.as_dict()
-                        notify(RunFailed(connection.name, label, error.message))
-                    report.results.append(result)
+                    report.results.append(bench_config(runner, model, threads, xnnpack, options, notify))
     report.notes = connection.notes
     return report
+
+
+def bench_config(
+    runner: AgentRunner, model: Path, threads: int, xnnpack: bool, options: BenchOptions, notify: Events
+) -> ConfigResult:
+    """One configuration in a fresh agent process on a device already held (``model`` pushed by ``runner``);
+    a failure is the result's error, a lost connection is raised."""
+    device = runner.device
+    result = ConfigResult(str(model), sha256_file(model), device, threads, xnnpack, model.stat().st_size)
+    label = f"{model.name} threads={threads}{'' if xnnpack else ' no-xnnpack'}"
+    notify(RunStarted(device, label))
+    body = {
+        "model": runner.remote(model),
+        "threads": threads,
+        "xnnpack": xnnpack,
+        "runs": options.runs,
+        "warmup": options.warmup,
+        "min_secs": options.min_secs,
+        "max_secs": options.max_secs,
+        "inputs": runner.remote(options.inputs) if options.inputs else None,
+        "input_shapes": [[name, dims] for name, dims in options.input_shapes],
+        "profile": options.profile,
+    }
+    try:
+        files = [model, *([options.inputs] if options.inputs else [])]
+        deadline = options.deadline_s
+        hello, reply = runner.request("bench", body, options.timeout, label, verify=files, deadline_s=deadline)
+        _fill(result, hello, reply)
+    except ConnectionFailed:
+        raise  # the device is gone: its other configurations cannot run either
+    except EdgedqError as error:
+        result.error = error.as_dict()
+        notify(RunFailed(device, label, error.message))
+    return result

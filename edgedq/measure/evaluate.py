@@ -48,6 +48,7 @@ class EvalReport:
     data: str
     candidate: Accuracy
     reference: Accuracy | None = None
+    threads: int = 1  # the interpreter's threads on the device
     agreement: float | None = None  # share of samples where both models pick the same class
     accuracy_delta: float | None = None  # candidate top-1 minus reference top-1, in points
     notes: list[str] = field(default_factory=list)
@@ -56,6 +57,7 @@ class EvalReport:
         return {
             "device": self.device,
             "data": self.data,
+            "threads": self.threads,
             "candidate": self.candidate.as_dict(),
             "reference": self.reference.as_dict() if self.reference else None,
             "agreement": self.agreement,
@@ -126,27 +128,42 @@ def evaluate(
         AgentRunner(opened, [*models, dataset.x], lock_wait, notify) as runner,
     ):
         for path in models:
-            label = f"eval {path.name}"
-            notify(RunStarted(opened.name, label))
-            body = {
-                "model": runner.remote(path),
-                "x": runner.remote(dataset.x),
-                "frontend": dataset.frontend,
-                "threads": threads,
-                "top_k": 5,
-                "input_shapes": [[name, list(dims)] for name, dims in input_shapes],
-            }
-            _hello, reply = runner.request("eval", body, timeout, label, verify=[path, dataset.x])
-            accuracy = score(str(path), reply["predictions"], dataset.labels, dataset.classes)
-            accuracy.seconds = reply["seconds"]
+            accuracy, reply = eval_model(runner, path, dataset, threads, timeout, input_shapes, notify)
             scores.append(accuracy)
-    report = EvalReport(opened.name, dataset.source, scores[0], notes=_notes(dataset, reply))
+    report = EvalReport(opened.name, dataset.source, scores[0], threads=threads, notes=_notes(dataset, reply))
     if reference:
         report.reference = scores[1]
         agree = np.equal(scores[0].top1_predictions, scores[1].top1_predictions)
         report.agreement = float(np.mean(agree)) if len(agree) else None
         report.accuracy_delta = round((scores[0].top1 - scores[1].top1) * 100.0, 4)
     return report
+
+
+def eval_model(
+    runner: AgentRunner,
+    path: Path,
+    dataset: Dataset,
+    threads: int,
+    timeout: float,
+    input_shapes: InputShapes,
+    notify: Events,
+) -> tuple[Accuracy, dict[str, Any]]:
+    """One model over ``dataset`` in a fresh agent process on a device already held (both pushed by ``runner``):
+    its accuracy, and the agent's reply."""
+    label = f"eval {path.name}"
+    notify(RunStarted(runner.device, label))
+    body = {
+        "model": runner.remote(path),
+        "x": runner.remote(dataset.x),
+        "frontend": dataset.frontend,
+        "threads": threads,
+        "top_k": 5,
+        "input_shapes": [[name, list(dims)] for name, dims in input_shapes],
+    }
+    _hello, reply = runner.request("eval", body, timeout, label, verify=[path, dataset.x])
+    accuracy = score(str(path), reply["predictions"], dataset.labels, dataset.classes)
+    accuracy.seconds = reply["seconds"]
+    return accuracy, reply
 
 
 def _notes(dataset: Dataset, reply: dict[str, Any]) -> list[str]:

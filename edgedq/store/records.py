@@ -66,24 +66,41 @@ def _label(path: str) -> str:
     return Path(path).name
 
 
+def _configuration(kind: str, item: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """What every measured configuration says of itself: which model, where, how it ran, and its error."""
+    runtime = item.get("runtime") or {}
+    return {
+        "kind": kind,
+        "device": item.get("device") or device,
+        "device_facts": item.get("device_facts"),
+        "model": item.get("model"),
+        "model_name": _label(item.get("model") or "?"),
+        "model_sha256": item.get("model_sha256"),
+        "mode": variant_mode(item.get("model") or ""),
+        "threads": item.get("threads"),
+        "xnnpack": item.get("xnnpack"),
+        "input_shapes": item.get("input_shapes"),
+        "runtime": runtime.get("name"),
+        "runtime_version": runtime.get("version"),
+        "error": item.get("error"),
+    }
+
+
+def _device_failed(kind: str, report: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows``, or, when the device itself failed before any configuration ran, one row that says which."""
+    if report.get("error") and not rows:
+        return [{"kind": kind, "device": report.get("device"), "error": report["error"]}]
+    return rows
+
+
 def bench_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """A bench report (``BenchReport.as_dict()``, or a JSON results file of old) as rows, raw samples included."""
     rows = []
     for result in report.get("results") or []:
         stats = result.get("latency_ms") or {}
-        runtime = result.get("runtime") or {}
         rows.append(
             {
-                "kind": "bench",
-                "device": result.get("device") or report.get("device"),
-                "device_facts": result.get("device_facts"),
-                "model": result.get("model"),
-                "model_name": _label(result.get("model") or "?"),
-                "model_sha256": result.get("model_sha256"),
-                "mode": variant_mode(result.get("model") or ""),
-                "threads": result.get("threads"),
-                "xnnpack": result.get("xnnpack"),
-                "input_shapes": result.get("input_shapes"),
+                **_configuration("bench", result, report.get("device")),
                 "samples_ms": result.get("samples_ms"),
                 "p50_ms": stats.get("p50"),
                 "p90_ms": stats.get("p90"),
@@ -93,48 +110,24 @@ def bench_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "memory": result.get("memory_mb"),
                 "delegation": result.get("delegation"),
                 "thermal": result.get("thermal"),
-                "runtime": runtime.get("name"),
-                "runtime_version": runtime.get("version"),
                 "details": {
                     key: result.get(key)
-                    for key in ("init_ms", "first_inference_ms", "runtime_load_ms", "outputs", "profile")
+                    for key in ("init_ms", "first_inference_ms", "runtime_load_ms", "warmup_ms", "outputs", "profile")
                 },  # fmt: skip
                 "warnings": result.get("warnings"),
-                "error": result.get("error"),
             }
         )
-    if report.get("error") and not rows:  # the device itself failed: say which
-        rows.append({"kind": "bench", "device": report.get("device"), "error": report["error"]})
-    return rows
+    return _device_failed("bench", report, rows)
 
 
 def profile_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """A profile report (``ProfileReport.as_dict()``) as rows: operators and types kept, raw events left out."""
     rows = []
     for item in report.get("profiles") or []:
-        runtime = item.get("runtime") or {}
         summary = {key: item.get(key) for key in ("runs", "wall_ms", "profiled_ms", "ops", "by_type", "mapping")}
-        rows.append(
-            {
-                "kind": "profile",
-                "device": item.get("device"),
-                "device_facts": item.get("device_facts"),
-                "model": item.get("model"),
-                "model_name": _label(item.get("model") or "?"),
-                "model_sha256": item.get("model_sha256"),
-                "mode": variant_mode(item.get("model") or ""),
-                "threads": item.get("threads"),
-                "xnnpack": item.get("xnnpack"),
-                "input_shapes": item.get("input_shapes"),
-                "runtime": runtime.get("name"),
-                "runtime_version": runtime.get("version"),
-                "details": {"profile": summary, "init_ms": item.get("init_ms")},
-                "error": item.get("error"),
-            }
-        )
-    if report.get("error") and not rows:
-        rows.append({"kind": "profile", "device": report.get("device"), "error": report["error"]})
-    return rows
+        rows.append({**_configuration("profile", item, report.get("device")),
+                     "details": {"profile": summary, "init_ms": item.get("init_ms")}})  # fmt: skip
+    return _device_failed("profile", report, rows)
 
 
 def eval_rows(report: Any) -> list[dict[str, Any]]:
@@ -150,11 +143,93 @@ def eval_rows(report: Any) -> list[dict[str, Any]]:
                 "model": accuracy.model,
                 "model_name": _label(accuracy.model),
                 "mode": variant_mode(accuracy.model),
+                "threads": report.threads,
                 "accuracy": accuracy.top1,
                 "details": {**accuracy.as_dict(), "data": report.data, "agreement": report.agreement},
             }
         )
     return rows
+
+
+def tune_rows(report: Any) -> list[dict[str, Any]]:
+    """A TuneReport as rows: per board each candidate's bench (raw samples) and eval, then one ``tune`` row holding
+    the choice (its latency and accuracy, and in ``details`` every candidate's figures and why it won)."""
+    rows: list[dict[str, Any]] = []
+    for board in report.devices:
+        measured = [c.bench.as_dict() for c in board.candidates if c.bench is not None]
+        rows += bench_rows({"device": board.device, "results": measured})
+        for candidate in board.candidates:
+            if candidate.eval is not None:
+                rows.append({"kind": "eval", "device": board.device, "model": candidate.path,
+                             "model_name": _label(candidate.path), "mode": candidate.mode,
+                             "accuracy": candidate.accuracy,
+                             "details": {**candidate.eval.as_dict(), "data": report.data}})  # fmt: skip
+        chosen = board.chosen
+        facts = next((c.bench.device_facts for c in board.candidates if c.bench is not None), None)
+        rows.append(
+            {
+                "kind": "tune",
+                "device": board.device,
+                "device_facts": facts,
+                "model": chosen.path if chosen else None,
+                "model_name": _label(chosen.path) if chosen else None,
+                "mode": chosen.mode if chosen else None,
+                "threads": chosen.bench.threads if chosen and chosen.bench else None,
+                "xnnpack": True,
+                "p50_ms": (chosen.latency_ms or {}).get("p50") if chosen else None,
+                "p90_ms": (chosen.latency_ms or {}).get("p90") if chosen else None,
+                "accuracy": chosen.accuracy if chosen else None,
+                "details": {
+                    **board.as_dict(),
+                    "max_drop_points": report.max_drop_points,
+                    "metric": report.metric,
+                    "sensitivity": [layer.as_dict() for layer in report.sensitivity],
+                },
+                "warnings": board.notes,
+                "error": board.error,
+            }
+        )
+    return rows
+
+
+def live_rows(report: Any) -> list[dict[str, Any]]:
+    """A live demo's report (speech or vision) as one row: every window's or frame's latency, its summary."""
+    summary = report.as_dict()
+    speech = "real_time_factor" in summary
+    phase = summary.get("sustained") or summary.get("burst") or {}
+    stats = (summary.get("window_latency_ms") if speech else phase.get("latency_ms")) or {}
+    score = summary.get("score") or {}
+    if "hits" in score:
+        found, shown = score["hits"], score["hits"] + score["misses"]
+    else:
+        found = score.get("faces_found", score.get("read_right"))
+        shown = score.get("face_frames", score.get("digit_frames"))
+    runtime = summary.get("runtime") or {}
+    samples = report.latencies_ms
+    return [
+        {
+            "kind": "live_speech" if speech else "live_vision",
+            "device": report.device,
+            "device_facts": report.facts,
+            "model": report.model,
+            "model_name": _label(report.model),
+            "model_sha256": summary.get("model_sha256"),
+            "mode": report.mode,
+            "threads": 1,
+            "xnnpack": True,
+            "samples_ms": samples,
+            "p50_ms": stats.get("p50"),
+            "p90_ms": stats.get("p90"),
+            "mean_ms": float(sum(samples) / len(samples)) if samples else None,
+            "peak_rss_mb": summary.get("memory_mb"),
+            "thermal": summary.get("thermal"),
+            "runtime": runtime.get("name"),
+            "runtime_version": runtime.get("version"),
+            "accuracy": found / shown if found is not None and shown else None,
+            "details": {key: value for key, value in summary.items() if key not in ("events", "thermal")},
+            "warnings": summary.get("warnings"),
+        }
+    ]
 
 
 def record(engine: Engine, run: Run, status: str = "ok", imported_from: Path | None = None) -> str:
@@ -178,7 +253,9 @@ def record(engine: Engine, run: Run, status: str = "ok", imported_from: Path | N
             )
         )
         if run.rows:
-            connection.execute(insert(configurations), [{"run_id": run.id, **storable(row)} for row in run.rows])
+            columns = set().union(*run.rows)  # one insert of many rows binds the same columns in each row
+            rows = [{"run_id": run.id, **storable({c: row.get(c) for c in columns})} for row in run.rows]
+            connection.execute(insert(configurations), rows)
     return run.id
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-from paramiko.hostkeys import HostKeyEntry, HostKeys
+from paramiko.hostkeys import HostKeyEntry, HostKeys, InvalidHostKey
 
 from edgedq.errors import HostKeyError
 
@@ -61,7 +61,7 @@ class KnownHosts:
 def _entry(line: str, where: str, notes: list[str]) -> HostKeyEntry | None:
     try:
         return HostKeyEntry.from_line(line)
-    except (paramiko.SSHException, ValueError) as exc:  # InvalidHostKey is an SSHException
+    except (paramiko.SSHException, InvalidHostKey, ValueError) as exc:  # bad base64 is an InvalidHostKey
         notes.append(f"{where}: unreadable line skipped ({type(exc).__name__})")
         return None
 
