@@ -90,7 +90,7 @@ def test_a_file_swapped_after_its_upload_is_refused_by_the_agent_and_the_launche
     ],
 )
 def test_a_work_folder_others_can_write_to_is_refused(where, mode, owner, expected, board, converted, tmp_path):
-    parent = tmp_path / "shared"
+    parent = tmp_path / "edgedq-unsafe shared"  # the board's own marker word in a path: the reason is read whole
     workdir = parent / "edgedq"
     workdir.mkdir(parents=True)
     target = workdir if where == "workdir" else parent

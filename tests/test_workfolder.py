@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -159,11 +160,13 @@ def test_a_board_without_flock_says_what_to_install(board_saying, tmp_path):
 
 
 def test_the_heartbeat_keeps_the_lock_past_its_lease_and_the_end_of_the_block_frees_it(board, monkeypatch):
-    monkeypatch.setattr("edgedq.device.ssh.workfolder.LEASE_S", 1.0)  # the board frees a silent holder's lock in 1 s
+    monkeypatch.setattr("edgedq.device.ssh.workfolder.LEASE_S", 3.0)  # the board frees a silent holder's lock in 3 s
     waits: list[str] = []
     with connect(board.device()) as holder, connect(board.device()) as other:
         with holder.folder.locked(0):
-            time.sleep(2)  # two leases
+            part = Path(holder.folder.root, "tmp", f"model.{holder.folder.session}.1.part")  # an upload cut short
+            part.write_bytes(b"half")
+            time.sleep(4)  # more than a lease
             assert other.folder._try_lock(0) is None  # still held: the heartbeats renewed it
             with (
                 pytest.raises(DeviceError, match="the board is busy: held by .* pid"),
@@ -171,7 +174,8 @@ def test_the_heartbeat_keeps_the_lock_past_its_lease_and_the_end_of_the_block_fr
             ):
                 pass
             leaving = time.monotonic()
-        assert time.monotonic() - leaving < 1.5  # an EOF ends the lease at once: the board answers it in ms
+        assert not part.exists()  # the board's clean-up ended before the block did
+        assert time.monotonic() - leaving < 1.5  # an EOF ends the lease at once, not the lease's 3 s: ms on a board
         started = time.monotonic()
         with other.folder.locked(5):  # free once the holder's block ended
             assert time.monotonic() - started < 1
@@ -189,3 +193,31 @@ def test_a_lock_file_the_board_cannot_open_is_said_as_flock_says_it(board):
     ):
         pass
     assert "taking the lock" in failed.value.message and "flock: cannot open lock file" in failed.value.message
+
+
+def test_the_heartbeat_ends_with_the_block(board):
+    with connect(board.device()) as connection:
+        before = set(threading.enumerate())
+        with connection.folder.locked(0):
+            (beats,) = [t for t in threading.enumerate() if t.name == "edgedq-heartbeat" and t not in before]
+        beats.join(timeout=2)  # its next beat would be LEASE_S / 4 = 5 s away
+        assert not beats.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("says", "expected"),
+    [
+        ("echo 'sh: lock: Permission denied' >&2; exit 1", "failed: sh: lock: Permission denied"),  # flock's own 1
+        ("exit 3", "failed: status 3"),  # a silent failure is not a busy board
+        ("exit 5", "failed: status 5"),  # the unsafe-folder status without the board's words is a plain failure
+        ("echo 'edgedq-unsafe / is owned by uid 7' >&2; exit 4", "failed: edgedq-unsafe / is owned by uid 7"),
+    ],
+)
+def test_taking_the_lock_fails_as_the_board_says_not_as_a_busy_board(says, expected, board_saying):
+    with (
+        connect(board_saying(says)) as connection,
+        pytest.raises(DeviceStorageError) as failed,
+        connection.folder.locked(0),
+    ):
+        pass
+    assert failed.value.message.endswith(expected) and "taking the lock" in failed.value.message

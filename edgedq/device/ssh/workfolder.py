@@ -151,8 +151,7 @@ class WorkFolder:
         first = self.first_line(channel.makefile("rb"), "taking the board's lock") or ""
         if first.startswith("edgedq-locked "):
             self.root = first.removeprefix("edgedq-locked ").strip()
-            channel.settimeout(self.client.io_timeout)
-            return channel
+            return channel  # nothing reads it again: the heartbeat only sends, the end waits on its status
         status = self.client.exit_status(channel, "taking the board's lock")
         stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
         channel.close()
