@@ -80,17 +80,6 @@ def arm(request, tmp_path, monkeypatch, record_property):
     return {"inventory": inventory, "flavour": flavour, "board": BOARDS[flavour]}
 
 
-@pytest.fixture(scope="module")
-def tf_default(sources, tmp_path_factory) -> Path:
-    """TensorFlow's own Optimize.DEFAULT model of the CNN: hybrid depthwise, which XNNPACK refuses."""
-    from edgedq.conversion.sources import make_converter, open_source
-    from edgedq.conversion.tf_driver import run_converter
-
-    path = tmp_path_factory.mktemp("tf-default") / "cnn.tf_default.tflite"
-    path.write_bytes(run_converter(make_converter(open_source(sources["cnn"])), "tf-default"))
-    return path
-
-
 def bench_on_board(arm, *models: Path) -> list[dict]:
     """One quick run of each model on the board: what XNNPACK took there, as a user's bench reports it."""
     report = run_json("bench", *models, "--device", "armpi", "--inventory", arm["inventory"],
@@ -152,8 +141,8 @@ def test_xnnpack_takes_the_whole_cnn_and_matches_the_host(arm, converted, mode, 
 def test_tensorflow_default_splits_on_the_board_as_on_x86(arm, tf_default):
     from edgedq.tflite.inspection import measure_delegation
 
-    _, on_host = measure_delegation(tf_default)
-    (result,) = bench_on_board(arm, tf_default)
+    _, on_host = measure_delegation(tf_default["cnn"])
+    (result,) = bench_on_board(arm, tf_default["cnn"])
     assert result["delegation"]["partitions"] > 1
     assert result["delegation"] == on_host
 

@@ -41,6 +41,22 @@ def test_compare_identical_models_is_exact(converted):
     assert output.cosine_similarity == pytest.approx(1.0)
 
 
+def test_an_open_batch_compares_with_a_fixed_one_and_a_fixed_size_that_differs_does_not(sources, converted, tmp_path):
+    """TensorFlow's own model keeps Keras's open batch, edgedq's fixes it at 1: the two compare at one shape."""
+    from edgedq.conversion.sources import make_converter, open_source
+    from edgedq.conversion.tf_driver import run_converter
+
+    fixed, open_batch = converted["cnn"].variant("float32").path, tmp_path / "cnn.as_saved.tflite"
+    open_batch.write_bytes(run_converter(make_converter(open_source(sources["cnn"]), batch=None), "float32"))
+    (signature,) = [d["shape_signature"].tolist() for d in Interpreter(str(open_batch)).get_input_details()]
+    assert signature == [-1, 32, 32, 3]
+    for reference, candidate in ((fixed, open_batch), (open_batch, fixed)):
+        result = edgedq.compare(reference, candidate, samples=4)
+        assert list(result.input_shapes.values()) == [[1, 32, 32, 3]] and result.outputs[0].cosine_similarity > 0.99
+    with pytest.raises(edgedq.EdgedqError, match="the models' inputs differ"):
+        edgedq.compare(fixed, converted["dense"].variant("float32").path)
+
+
 def test_compare_matches_a_hand_computation(converted, tmp_path):
     ref_path = converted["cnn"].variant("float32").path
     cand_path = converted["cnn"].variant("dynamic").path

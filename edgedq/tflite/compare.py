@@ -140,13 +140,15 @@ def compare(
             raise BadInput(f"{path}: no such model file")
     ref_runner, cand_runner = _Runner(reference), _Runner(candidate)
     pairs = _pair_inputs(ref_runner.inputs, cand_runner.inputs)  # by signature name, else by position
-    ref_shapes = {d["name"]: agent_inputs.signature_shape(d) for d in ref_runner.inputs}
     cand_shapes = {d["name"]: agent_inputs.signature_shape(d) for d in cand_runner.inputs}
-    if pairs is None or any(ref_shapes[r] != cand_shapes[c] for r, c in pairs.items()):
+    declared = {d["name"]: _common_shape(agent_inputs.signature_shape(d), cand_shapes[pairs[d["name"]]])
+                for d in ref_runner.inputs} if pairs is not None else {}  # fmt: skip
+    if pairs is None or None in declared.values():
         shown = [[(_label(d), agent_inputs.signature_shape(d)) for d in r.inputs] for r in (ref_runner, cand_runner)]
         raise BadInput(f"the models' inputs differ: {shown[0]} vs {shown[1]}")
     matched = _given(Path(data), ref_runner) if data is not None else None
-    shapes = run_shapes(ref_runner.inputs, input_shapes, matched)
+    details = [dict(d, shape_signature=declared[d["name"]]) for d in ref_runner.inputs]
+    shapes = run_shapes(details, input_shapes, matched)
     ref_runner.allocate(shapes)
     cand_runner.allocate({pairs[name]: dims for name, dims in shapes.items()})
     if matched is not None:
@@ -188,6 +190,20 @@ def compare(
     if comparison.warnings and matched is None:
         comparison.warnings.append("measured on generated inputs: give data in the model's real range (--data)")
     return comparison
+
+
+def _common_shape(reference: list[int], candidate: list[int]) -> list[int] | None:
+    """One declared shape for both models, open (-1) only where both are; None where a fixed size differs.
+
+    TensorFlow's own converter keeps a Keras model's open batch, edgedq fixes it (``--batch``): the two still
+    compare, each run at the same concrete shape.
+    """
+    if len(reference) != len(candidate):
+        return None
+    pairs = list(zip(reference, candidate, strict=True))
+    if any(a != b and a >= 0 and b >= 0 for a, b in pairs):
+        return None
+    return [a if a >= 0 else b for a, b in pairs]
 
 
 def _pair_inputs(
