@@ -103,3 +103,15 @@ def seconds_limit(request: Mapping[str, Any]) -> Optional[float]:
     """Stream seconds to run for; None: until the stream ends or the host stops the agent."""
     seconds = request.get("seconds")
     return float(seconds) if seconds is not None else None
+
+
+def run_summary(runtime: Runtime, model: LiveModel, source: Any, ended: str, meter: Meter) -> Dict[str, Any]:
+    """What every live result says, speech or vision: the runtime, delegation, source and how the stream ended."""
+    return {
+        "runtime": runtime.describe(),
+        "delegation": model.delegation,
+        "source": source.describe(),
+        "source_error": source.error.message if source.error else None,
+        "ended": ended,
+        **meter.totals(),
+    }

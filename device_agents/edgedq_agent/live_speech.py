@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping
 
 import numpy as np
 from edgedq_agent import frontend
-from edgedq_agent.live import LiveModel, Meter, Ticker, seconds_limit
+from edgedq_agent.live import LiveModel, Meter, Ticker, run_summary, seconds_limit
 from edgedq_agent.protocol import emit
 from edgedq_agent.runtime import AgentFailure, Runtime
 from edgedq_agent.sources import SAMPLE_RATE, WAITING, audio_source, end_group
@@ -132,15 +132,10 @@ def run_live_speech(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, A
     stream_s = spotter.received / float(SAMPLE_RATE)
     ticker.send(stream_s=stream_s, latency_ms=latencies, processing_s=processing, windows=windows)
     return {
-        "runtime": runtime.describe(),
-        "delegation": model.delegation,
-        "source": source.describe(),
-        "source_error": source.error.message if source.error else None,
-        "ended": ended,
+        **run_summary(runtime, model, source, ended, meter),
         "stream_s": stream_s,
         "wall_s": time.perf_counter() - meter.started,
         "windows": windows,
         "processing_s": processing,
         "real_time_factor": processing / stream_s if stream_s else None,
-        **meter.totals(),
     }

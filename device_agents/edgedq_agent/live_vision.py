@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 from edgedq_agent import blazeface, frames
-from edgedq_agent.live import LiveModel, Meter, Ticker, seconds_limit
+from edgedq_agent.live import LiveModel, Meter, Ticker, run_summary, seconds_limit
 from edgedq_agent.runtime import AgentFailure, Runtime
 from edgedq_agent.sources import WAITING, end_group, frame_source
 
@@ -116,13 +116,8 @@ def run_live_vision(runtime: Runtime, request: Mapping[str, Any]) -> Dict[str, A
         end_group()
     ticker.send(processed=processed, dropped=source.dropped, last=last, **batch)
     return {
-        "runtime": runtime.describe(),
-        "delegation": model.delegation,
-        "source": source.describe(),
-        "source_error": source.error.message if source.error else None,
-        "ended": ended,
+        **run_summary(runtime, model, source, ended, meter),
         "stream_s": (time.perf_counter() - first) if first is not None else 0.0,
         "processed": processed,
         "dropped": source.dropped,
-        **meter.totals(),
     }

@@ -103,21 +103,20 @@ def event_log(run: LiveRun) -> list[dict[str, Any]]:
     return log
 
 
-@dataclass
-class SpeechLiveReport:
+@dataclass(kw_only=True)
+class LiveReport:
+    """What every live run reports: where and what ran, the board's state, and the raw figures for the store."""
+
     device: str
     model: str
     mode: str
     source: str
     seconds: float
-    real_time_factor: float | None
-    window_latency_ms: dict[str, float] | None
     detections: list[dict[str, Any]]
+    thermal: dict[str, Any]
     cpu_percent: float | None
     memory_mb: float | None
-    thermal: dict[str, Any]
     score: dict[str, Any] | None
-    windows: int = 0
     interrupted: bool = False
     emulated: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -125,11 +124,47 @@ class SpeechLiveReport:
     runtime: dict[str, str] | None = None
     model_sha256: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    latencies_ms: list[float] = field(default_factory=list, repr=False)  # every window's, for the store
+    latencies_ms: list[float] = field(default_factory=list, repr=False)  # every window's or frame's, for the store
     facts: dict[str, Any] = field(default_factory=dict, repr=False)  # the board's hello, for the store
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key not in ("latencies_ms", "facts")}
+
+
+def _shared(run: LiveRun, model: str, mode: str, source: str, seconds: float) -> dict[str, Any]:
+    """The fields of ``LiveReport`` that speech and vision runs work out alike (all but detections and score)."""
+    ticks, result = run.of_kind("tick"), run.result or {}
+    peak = (result.get("memory_kb") or {}).get("peak_rss") or max((t.get("peak_rss_kb") or 0 for t in ticks), default=0)
+    cpu = result.get("cpu_percent")
+    if cpu is None and ticks:
+        cpu = float(np.mean([t["cpu_percent"] for t in ticks]))
+    thermal = _thermal(run, ticks)
+    notes, warnings = _notes(run, thermal)
+    return {
+        "device": run.device,
+        "model": model,
+        "mode": mode,
+        "source": source,
+        "seconds": seconds,
+        "thermal": thermal,
+        "cpu_percent": cpu,
+        "memory_mb": peak / 1024.0 if peak else None,
+        "interrupted": run.interrupted,
+        "emulated": run.emulated,
+        "notes": notes,
+        "warnings": warnings,
+        "runtime": result.get("runtime") or run.facts.get("runtime"),
+        "model_sha256": sha256_file(Path(model)),
+        "events": event_log(run),
+        "facts": run.facts,
+    }
+
+
+@dataclass(kw_only=True)
+class SpeechLiveReport(LiveReport):
+    real_time_factor: float | None
+    window_latency_ms: dict[str, float] | None
+    windows: int = 0
 
 
 def speech_report(run: LiveRun, model: str, mode: str, source: str, labels: dict | None) -> SpeechLiveReport:
@@ -140,69 +175,26 @@ def speech_report(run: LiveRun, model: str, mode: str, source: str, labels: dict
     latencies = [value for tick in ticks for value in tick["latency_ms"]]
     detections = [{"time_s": d["time_s"], "keyword": d["keyword"], "score": d["score"], "latency_ms": d["latency_ms"]}
                   for d in run.of_kind("detection")]  # fmt: skip
-    peak = (result.get("memory_kb") or {}).get("peak_rss") or max((t.get("peak_rss_kb") or 0 for t in ticks), default=0)
-    cpu = result.get("cpu_percent")
-    if cpu is None and ticks:
-        cpu = float(np.mean([t["cpu_percent"] for t in ticks]))
-    thermal = _thermal(run, ticks)
-    notes, warnings = _notes(run, thermal)
     score = score_keywords(detections, labels["keywords"], seconds) if labels and "keywords" in labels else None
     return SpeechLiveReport(
-        device=run.device,
-        model=model,
-        mode=mode,
-        source=source,
-        seconds=seconds,
+        **_shared(run, model, mode, source, seconds),
         real_time_factor=processing / seconds if seconds > 0 and latencies else None,
         window_latency_ms=percentiles(latencies),
         detections=detections,
-        cpu_percent=cpu,
-        memory_mb=peak / 1024.0 if peak else None,
-        thermal=thermal,
         score=score,
         windows=len(latencies),
-        interrupted=run.interrupted,
-        emulated=run.emulated,
-        notes=notes,
-        warnings=warnings,
-        runtime=result.get("runtime") or run.facts.get("runtime"),
-        model_sha256=sha256_file(Path(model)),
-        events=event_log(run),
         latencies_ms=latencies,
-        facts=run.facts,
     )
 
 
-@dataclass
-class VisionLiveReport:
-    device: str
-    model: str
-    mode: str
+@dataclass(kw_only=True)
+class VisionLiveReport(LiveReport):
     task: str
-    source: str
-    seconds: float
     fps_asked: float
     burst: dict[str, Any]
     sustained: dict[str, Any] | None
     dropped_frames: int
     processed_frames: int
-    detections: list[dict[str, Any]]
-    thermal: dict[str, Any]
-    cpu_percent: float | None
-    memory_mb: float | None
-    score: dict[str, Any] | None
-    interrupted: bool = False
-    emulated: str | None = None
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    runtime: dict[str, str] | None = None
-    model_sha256: str | None = None
-    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-    facts: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if key not in ("latencies_ms", "facts")}
 
 
 def _phase(times: np.ndarray, latencies: np.ndarray, span: float) -> dict[str, Any]:
@@ -247,39 +239,19 @@ def vision_report(
     last = ticks[-1] if ticks else {}
     detections = [{"frame": f["frame"], "score": f["score"], **({"label": f["label"]} if f["label"] else {})}
                   for f in frames if f["score"] >= threshold]  # fmt: skip
-    peak = (result.get("memory_kb") or {}).get("peak_rss") or max((t.get("peak_rss_kb") or 0 for t in ticks), default=0)
-    cpu = result.get("cpu_percent")
-    if cpu is None and ticks:
-        cpu = float(np.mean([t["cpu_percent"] for t in ticks]))
-    thermal = _thermal(run, ticks)
-    notes, warnings = _notes(run, thermal)
+    shared = _shared(run, model, mode, source, seconds)
     dropped = int(result.get("dropped", last.get("dropped", 0)))
     if dropped:
-        notes.append(f"{dropped} frames dropped: the loop could not keep up with {fps:g} fps")
+        shared["notes"].append(f"{dropped} frames dropped: the loop could not keep up with {fps:g} fps")
     return VisionLiveReport(
-        device=run.device,
-        model=model,
-        mode=mode,
+        **shared,
         task=task,
-        source=source,
-        seconds=seconds,
         fps_asked=fps,
         burst=burst,
         sustained=sustained,
         dropped_frames=dropped,
         processed_frames=len(frames),
         detections=detections,
-        thermal=thermal,
-        cpu_percent=cpu,
-        memory_mb=peak / 1024.0 if peak else None,
         score=_frame_score(frames, labels, task, threshold) if labels and "frames" in labels else None,
-        interrupted=run.interrupted,
-        emulated=run.emulated,
-        notes=notes,
-        warnings=warnings,
-        runtime=result.get("runtime") or run.facts.get("runtime"),
-        model_sha256=sha256_file(Path(model)),
-        events=event_log(run),
         latencies_ms=latencies.tolist(),
-        facts=run.facts,
     )
