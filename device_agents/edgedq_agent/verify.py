@@ -6,13 +6,14 @@ is offered again; this closes the gap between that check and the load.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Mapping
 
 from edgedq_agent.runtime import AgentFailure
 
 
 def sha256_of(path: str) -> str:
+    import hashlib  # here, not at the top: OpenSSL's libcrypto is 3.5 MB of RSS that a hello does not need
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
