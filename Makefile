@@ -87,11 +87,11 @@ lint: $(VENV)/bin/ruff
 bench: setup
 	$(VENV)/bin/python -m bench
 
-# Mutation testing (tools/mutants.py): each module of configs/mutants.toml mutated in copies of the working tree
+# Mutation testing (tools/mutants/): each module of configs/mutants.toml mutated in copies of the working tree
 # under /tmp/edgedq-mutants (never in place), 2 workers, about 10-20 minutes; fails while a mutant survives that
 # configs/mutants-equivalent.txt does not list.
 mutants: setup
-	$(VENV)/bin/python tools/mutants.py
+	$(VENV)/bin/python -m tools.mutants
 
 demo: setup
 	$(VENV)/bin/edgedq demo vision
