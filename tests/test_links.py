@@ -24,7 +24,7 @@ from edgedq.device.ssh.workfolder import LEASE_S
 from edgedq.errors import ConnectionFailed, ExitCode
 from edgedq.testing.netns import make_netns_board
 from edgedq.testing.sshd import Board
-from tests.support import DEVICE_PYTHON, ROOT
+from tests.support import DEVICE_PYTHON, ROOT, wait_for
 from tests.support.cli import run, run_json
 from tests.support.faults import wrapper_python
 from tests.support.models import padded_model
@@ -65,15 +65,6 @@ def session_processes(session: str) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def test_a_link_that_goes_silent_during_an_upload_is_given_up_in_seconds(netns_board, big_model):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edgedq.errors import ExitCode
-from tests.support import DEVICE_PYTHON, ROOT
+from tests.support import DEVICE_PYTHON, ROOT, wait_for
 from tests.support.cli import run, run_json
 
 SPEECH_KEYS = {"source", "seconds", "real_time_factor", "window_latency_ms", "detections", "cpu_percent", "memory_mb",
@@ -110,15 +110,6 @@ def cli(*args: object, env: dict[str, str]) -> subprocess.Popen:
 def running(pattern: str) -> list[int]:
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
     return [int(pid) for pid in found]
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def pacer(folder: Path, child: str) -> Path:
