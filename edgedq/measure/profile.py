@@ -180,7 +180,7 @@ def top_ops(summary: dict[str, Any], count: int = 5) -> dict[str, Any]:
     return {**{k: summary[k] for k in keys}, "top": summary["ops"][:count]}
 
 
-# -- XNNPACK operators -> TFLite nodes ----------------------------------------------------------------------------
+# -- the run --------------------------------------------------------------------------------------------------------
 def profile(
     models: list[Path] | list[str],
     device: Device | str = "local",

@@ -132,23 +132,25 @@ def profile_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def eval_rows(report: Any) -> list[dict[str, Any]]:
     """An EvalReport's models (candidate, and reference when there is one) as rows."""
-    rows = []
-    for accuracy in (report.candidate, report.reference):
-        if accuracy is None:
-            continue
-        rows.append(
-            {
-                "kind": "eval",
-                "device": report.device,
-                "model": accuracy.model,
-                "model_name": _label(accuracy.model),
-                "mode": variant_mode(accuracy.model),
-                "threads": report.threads,
-                "accuracy": accuracy.top1,
-                "details": {**accuracy.as_dict(), "data": report.data, "agreement": report.agreement},
-            }
+    return [
+        _eval_row(
+            report.device,
+            accuracy.model,
+            variant_mode(accuracy.model),
+            report.threads,
+            accuracy.top1,
+            {**accuracy.as_dict(), "data": report.data, "agreement": report.agreement},
         )
-    return rows
+        for accuracy in (report.candidate, report.reference)
+        if accuracy is not None
+    ]
+
+
+def _eval_row(device: str, model: str, mode: str, threads: int | None, top1: float | None,
+              details: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """One model's accuracy on one device, as eval and tune both record it."""
+    return {"kind": "eval", "device": device, "model": model, "model_name": _label(model), "mode": mode,
+            "threads": threads, "accuracy": top1, "details": details}  # fmt: skip
 
 
 def tune_rows(report: Any) -> list[dict[str, Any]]:
@@ -160,10 +162,8 @@ def tune_rows(report: Any) -> list[dict[str, Any]]:
         rows += bench_rows({"device": board.device, "results": measured})
         for candidate in board.candidates:
             if candidate.eval is not None:
-                rows.append({"kind": "eval", "device": board.device, "model": candidate.path,
-                             "model_name": _label(candidate.path), "mode": candidate.mode,
-                             "accuracy": candidate.accuracy,
-                             "details": {**candidate.eval.as_dict(), "data": report.data}})  # fmt: skip
+                rows.append(_eval_row(board.device, candidate.path, candidate.mode, None, candidate.accuracy,
+                                      {**candidate.eval.as_dict(), "data": report.data}))  # fmt: skip
         chosen = board.chosen
         facts = next((c.bench.device_facts for c in board.candidates if c.bench is not None), None)
         rows.append(
